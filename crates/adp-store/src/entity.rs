@@ -1,0 +1,6 @@
+//! One module per table. Specs that nothing queries are stored as JSON text so the
+//! schema stays the same on both databases.
+
+pub mod mcp_server;
+pub mod oauth_provider;
+pub mod secret;

@@ -1,0 +1,15 @@
+//! The one migrator for SQLite and PostgreSQL. One migration per file.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261126_000001_admin_resources;
+
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261126_000001_admin_resources::Migration)]
+    }
+}
