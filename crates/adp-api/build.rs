@@ -32,7 +32,9 @@ fn main() -> Result<(), Box<dyn Error>> {
     let mut builder = tonic_prost_build::configure()
         .extern_path(".buf.validate", "::prost_protovalidate::types")
         .build_client(true)
-        .build_server(true);
+        .build_server(true)
+        // these carry secret values: lib.rs implements a redacting Debug instead
+        .skip_debug(["adp.v1.CreateSecretRequest", "adp.v1.UpdateSecretRequest"]);
     for message in pool.all_messages() {
         let full_name = message.full_name();
         if !full_name.starts_with("adp.") {
@@ -46,7 +48,8 @@ fn main() -> Result<(), Box<dyn Error>> {
             ),
         );
     }
-    let file_descriptor_set = <prost_types::FileDescriptorSet as prost::Message>::decode(descriptor_bytes.as_slice())?;
+    let file_descriptor_set =
+        <prost_types::FileDescriptorSet as prost::Message>::decode(descriptor_bytes.as_slice())?;
     builder.compile_fds(file_descriptor_set)?;
     Ok(())
 }
@@ -56,20 +59,37 @@ fn main() -> Result<(), Box<dyn Error>> {
 fn protovalidate_proto_root(manifest_dir: &Path) -> Result<PathBuf, Box<dyn Error>> {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let output = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--offline", "--filter-platform"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--offline",
+            "--filter-platform",
+        ])
         .arg(env::var("TARGET")?)
         .arg("--manifest-path")
         .arg(manifest_dir.join("Cargo.toml"))
         .output()?;
     if !output.status.success() {
-        return Err(format!("cargo metadata failed: {}", String::from_utf8_lossy(&output.stderr)).into());
+        return Err(format!(
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+        .into());
     }
     let metadata: serde_json::Value = serde_json::from_slice(&output.stdout)?;
-    let packages = metadata["packages"].as_array().ok_or("cargo metadata: no packages")?;
+    let packages = metadata["packages"]
+        .as_array()
+        .ok_or("cargo metadata: no packages")?;
     for package in packages {
         if package["name"] == "prost-protovalidate-types" {
-            let manifest = package["manifest_path"].as_str().ok_or("cargo metadata: no manifest_path")?;
-            let root = Path::new(manifest).parent().ok_or("manifest has no parent")?.join("proto");
+            let manifest = package["manifest_path"]
+                .as_str()
+                .ok_or("cargo metadata: no manifest_path")?;
+            let root = Path::new(manifest)
+                .parent()
+                .ok_or("manifest has no parent")?
+                .join("proto");
             if root.join("buf/validate/validate.proto").exists() {
                 return Ok(root);
             }

@@ -12,7 +12,8 @@ use std::sync::LazyLock;
 
 /// The encoded `FileDescriptorSet` of every adp.v1 file and its imports, with the
 /// `buf.validate` options intact.
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/adp_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/adp_descriptor.bin"));
 
 /// Descriptor pool that the generated `ReflectMessage` impls refer to.
 pub static DESCRIPTOR_POOL: LazyLock<prost_reflect::DescriptorPool> = LazyLock::new(|| {
@@ -22,4 +23,32 @@ pub static DESCRIPTOR_POOL: LazyLock<prost_reflect::DescriptorPool> = LazyLock::
 
 pub mod v1 {
     tonic::include_proto!("adp.v1");
+}
+
+macro_rules! redacted_debug {
+    ($($message:ident),*) => {$(
+        impl std::fmt::Debug for v1::$message {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($message))
+                    .field("secret", &self.secret)
+                    .field("value", &"<redacted>")
+                    .field("validate_only", &self.validate_only)
+                    .finish()
+            }
+        }
+    )*};
+}
+
+redacted_debug!(CreateSecretRequest, UpdateSecretRequest);
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn secret_values_never_reach_debug_output() {
+        let request = super::v1::CreateSecretRequest {
+            value: "hunter2".into(),
+            ..Default::default()
+        };
+        assert!(!format!("{request:?}").contains("hunter2"));
+    }
 }

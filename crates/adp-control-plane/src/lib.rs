@@ -1,1 +1,20 @@
-//! placeholder
+//! The ADP control plane: admin API (providers, secrets, MCP servers, catalog),
+//! authentication, and the HTTP listener.
+//!
+//! ```ignore
+//! let settings = adp_control_plane::config::Settings::resolve(&flags, &|k| std::env::var(k).ok())?;
+//! adp_control_plane::ControlPlane::start(settings).await?.run_until_signal().await?;
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+mod errors;
+mod http;
+pub mod service;
+pub mod state;
+pub mod telemetry;
+
+pub use app::ControlPlane;

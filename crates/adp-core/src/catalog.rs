@@ -35,7 +35,11 @@ pub const CATALOG: &[CatalogEntry] = &[
         display_name: "Google Workspace",
         description: "Drive, Calendar and Gmail with the user's Google account",
         supports_user_oauth: true,
-        default_scopes: &["openid", "email", "https://www.googleapis.com/auth/drive.readonly"],
+        default_scopes: &[
+            "openid",
+            "email",
+            "https://www.googleapis.com/auth/drive.readonly",
+        ],
     },
     CatalogEntry {
         managed_type: pb::ManagedType::Sql,
@@ -47,7 +51,9 @@ pub const CATALOG: &[CatalogEntry] = &[
 ];
 
 pub fn entry(managed_type: pb::ManagedType) -> Option<&'static CatalogEntry> {
-    CATALOG.iter().find(|entry| entry.managed_type == managed_type)
+    CATALOG
+        .iter()
+        .find(|entry| entry.managed_type == managed_type)
 }
 
 impl From<&CatalogEntry> for pb::ManagedTypeInfo {
@@ -57,7 +63,11 @@ impl From<&CatalogEntry> for pb::ManagedTypeInfo {
             display_name: entry.display_name.to_owned(),
             description: entry.description.to_owned(),
             supports_user_oauth: entry.supports_user_oauth,
-            default_scopes: entry.default_scopes.iter().map(|s| (*s).to_owned()).collect(),
+            default_scopes: entry
+                .default_scopes
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
         }
     }
 }

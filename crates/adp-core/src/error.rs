@@ -70,8 +70,16 @@ pub struct FieldViolation {
 }
 
 impl FieldViolation {
-    pub fn new(field: impl Into<String>, rule_id: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into(), rule_id: rule_id.into() }
+    pub fn new(
+        field: impl Into<String>,
+        rule_id: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+            rule_id: rule_id.into(),
+        }
     }
 
     /// What `google.rpc.BadRequest.FieldViolation.description` carries: the message
@@ -140,7 +148,11 @@ impl ApiError {
             .map(|v| format!("{}: {}", v.field, v.description()))
             .collect::<Vec<_>>()
             .join("; ");
-        let rules = violations.iter().map(|v| v.rule_id.as_str()).collect::<Vec<_>>().join(",");
+        let rules = violations
+            .iter()
+            .map(|v| v.rule_id.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
         let mut error = Self::new(Code::InvalidArgument, format!("invalid request: {message}"))
             .with_reason("INVALID_REQUEST")
             .with_metadata("rules", rules);
@@ -160,10 +172,13 @@ impl ApiError {
     }
 
     pub fn already_exists(kind: &str, name: &str) -> Self {
-        Self::new(Code::AlreadyExists, format!("{kind} {name:?} already exists"))
-            .with_reason("ALREADY_EXISTS")
-            .with_metadata("resource", kind)
-            .with_metadata("name", name)
+        Self::new(
+            Code::AlreadyExists,
+            format!("{kind} {name:?} already exists"),
+        )
+        .with_reason("ALREADY_EXISTS")
+        .with_metadata("resource", kind)
+        .with_metadata("name", name)
     }
 
     /// The stored resource changed since the caller read it.
@@ -217,12 +232,19 @@ impl ApiError {
         }
         if let Some((description, url)) = &self.help {
             let help = pb::Help {
-                links: vec![pb::help::Link { description: description.clone(), url: url.clone() }],
+                links: vec![pb::help::Link {
+                    description: description.clone(),
+                    url: url.clone(),
+                }],
             };
             details.push(pack_any("google.rpc.Help", &help));
         }
         details.extend(self.extra_details.iter().cloned());
-        pb::Status { code: self.code.grpc() as i32, message: self.message.clone(), details }
+        pb::Status {
+            code: self.code.grpc() as i32,
+            message: self.message.clone(),
+            details,
+        }
     }
 }
 
@@ -237,7 +259,11 @@ impl std::error::Error for ApiError {}
 impl From<ApiError> for tonic::Status {
     fn from(error: ApiError) -> Self {
         let status = error.to_rpc_status();
-        tonic::Status::with_details(error.code.grpc(), error.message, status.encode_to_vec().into())
+        tonic::Status::with_details(
+            error.code.grpc(),
+            error.message,
+            status.encode_to_vec().into(),
+        )
     }
 }
 
@@ -248,6 +274,31 @@ fn pack_any<M: Message>(type_name: &str, message: &M) -> prost_types::Any {
     }
 }
 
+impl From<crate::identity::AuthError> for ApiError {
+    /// Callers get UNAUTHENTICATED with a stable reason; a key set we could not
+    /// fetch is our problem, not theirs, so it is UNAVAILABLE.
+    fn from(error: crate::identity::AuthError) -> Self {
+        let code = if error.is_transient() {
+            Code::Unavailable
+        } else {
+            Code::Unauthenticated
+        };
+        ApiError::new(code, error.to_string()).with_reason(error.reason())
+    }
+}
+
+impl ApiError {
+    /// PERMISSION_DENIED naming the permission the caller lacks.
+    pub fn permission_denied(permission: &str) -> Self {
+        ApiError::new(
+            Code::PermissionDenied,
+            format!("the caller lacks the {permission:?} permission"),
+        )
+        .with_reason("PERMISSION_MISSING")
+        .with_metadata("permission", permission)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,17 +306,27 @@ mod tests {
 
     #[test]
     fn invalid_argument_carries_bad_request_with_rule_ids() {
-        let error = ApiError::invalid_field("mcp_server.remote.url", "remote_mcp.user_oauth_requires_https", "HTTPS required");
+        let error = ApiError::invalid_field(
+            "mcp_server.remote.url",
+            "remote_mcp.user_oauth_requires_https",
+            "HTTPS required",
+        );
         let status: tonic::Status = error.into();
         assert_eq!(status.code(), tonic::Code::InvalidArgument);
         let details = status.get_error_details();
         let bad_request = details.bad_request().expect("bad request detail");
-        assert_eq!(bad_request.field_violations[0].field, "mcp_server.remote.url");
+        assert_eq!(
+            bad_request.field_violations[0].field,
+            "mcp_server.remote.url"
+        );
         assert_eq!(
             bad_request.field_violations[0].description,
             "HTTPS required [remote_mcp.user_oauth_requires_https]"
         );
-        assert_eq!(details.error_info().expect("error info").domain, ERROR_DOMAIN);
+        assert_eq!(
+            details.error_info().expect("error info").domain,
+            ERROR_DOMAIN
+        );
     }
 
     #[test]

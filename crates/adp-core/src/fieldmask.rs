@@ -12,7 +12,12 @@ const OUTPUT_ONLY: &[&str] = &["create_time", "update_time", "etag"];
 ///
 /// An empty mask means every field the patch populates; `*` means every field.
 /// `name` may appear only if it is unchanged (it identifies the resource).
-pub fn apply_update_mask<M>(stored: &M, patch: &M, paths: &[String], mask_field: &str) -> Result<M, ApiError>
+pub fn apply_update_mask<M>(
+    stored: &M,
+    patch: &M,
+    paths: &[String],
+    mask_field: &str,
+) -> Result<M, ApiError>
 where
     M: ReflectMessage + Default,
 {
@@ -21,7 +26,11 @@ where
     let descriptor = target.descriptor();
 
     let paths: Vec<String> = if paths.is_empty() {
-        descriptor.fields().filter(|f| source.has_field(f)).map(|f| f.name().to_owned()).collect()
+        descriptor
+            .fields()
+            .filter(|f| source.has_field(f))
+            .map(|f| f.name().to_owned())
+            .collect()
     } else if paths.iter().any(|p| p == "*") {
         descriptor.fields().map(|f| f.name().to_owned()).collect()
     } else {
@@ -35,14 +44,24 @@ where
             continue;
         }
         if segments[0] == "name" {
-            if segments.len() == 1 && target.get_field_by_name("name") == source.get_field_by_name("name") {
+            if segments.len() == 1
+                && target.get_field_by_name("name") == source.get_field_by_name("name")
+            {
                 continue;
             }
-            violations.push(FieldViolation::new(mask_field, "update_mask.immutable_field", "name cannot be changed"));
+            violations.push(FieldViolation::new(
+                mask_field,
+                "update_mask.immutable_field",
+                "name cannot be changed",
+            ));
             continue;
         }
         if let Err(message) = copy_path(&mut target, &source, &segments) {
-            violations.push(FieldViolation::new(mask_field, "update_mask.unknown_field", format!("{path:?}: {message}")));
+            violations.push(FieldViolation::new(
+                mask_field,
+                "update_mask.unknown_field",
+                format!("{path:?}: {message}"),
+            ));
         }
     }
     if !violations.is_empty() {
@@ -53,10 +72,18 @@ where
         .map_err(|_| ApiError::internal("could not apply the update mask"))
 }
 
-fn copy_path(target: &mut DynamicMessage, source: &DynamicMessage, segments: &[&str]) -> Result<(), String> {
+fn copy_path(
+    target: &mut DynamicMessage,
+    source: &DynamicMessage,
+    segments: &[&str],
+) -> Result<(), String> {
     let descriptor = target.descriptor();
     let Some(field) = descriptor.get_field_by_name(segments[0]) else {
-        return Err(format!("{} has no field {:?}", descriptor.name(), segments[0]));
+        return Err(format!(
+            "{} has no field {:?}",
+            descriptor.name(),
+            segments[0]
+        ));
     };
     if segments.len() == 1 {
         if source.has_field(&field) {
@@ -67,7 +94,10 @@ fn copy_path(target: &mut DynamicMessage, source: &DynamicMessage, segments: &[&
         return Ok(());
     }
     if field.is_list() || field.is_map() || field.kind().as_message().is_none() {
-        return Err(format!("{:?} is not a message, so it has no subfields", segments[0]));
+        return Err(format!(
+            "{:?} is not a message, so it has no subfields",
+            segments[0]
+        ));
     }
     let source_child = match source.get_field(&field).as_message() {
         Some(message) => message.clone(),
@@ -96,7 +126,10 @@ mod tests {
             name: "tickets".into(),
             description: "old".into(),
             enabled: true,
-            source: Some(Source::Remote(pb::RemoteMcp { url: "https://a.example/mcp".into(), transport: 1 })),
+            source: Some(Source::Remote(pb::RemoteMcp {
+                url: "https://a.example/mcp".into(),
+                transport: 1,
+            })),
             auth: Some(Auth::UserOauth(pb::UserOAuthAuth {
                 provider_name: "github".into(),
                 required_scopes: vec!["repo".into()],
@@ -122,45 +155,88 @@ mod tests {
             })),
             ..Default::default()
         };
-        let merged = apply_update_mask(&stored(), &patch, &paths(&["description", "user_oauth.required_scopes"]), "update_mask")
-            .expect("merge");
+        let merged = apply_update_mask(
+            &stored(),
+            &patch,
+            &paths(&["description", "user_oauth.required_scopes"]),
+            "update_mask",
+        )
+        .expect("merge");
         assert_eq!(merged.description, "new");
         assert!(merged.enabled, "enabled was not in the mask");
-        let Some(Auth::UserOauth(user)) = merged.auth else { panic!("auth kept") };
+        let Some(Auth::UserOauth(user)) = merged.auth else {
+            panic!("auth kept")
+        };
         assert_eq!(user.provider_name, "github");
         assert_eq!(user.required_scopes, vec!["repo", "read:org"]);
     }
 
     #[test]
     fn setting_another_oneof_member_replaces_the_old_one() {
-        let patch = pb::McpServer { auth: Some(Auth::None(pb::NoAuth {})), ..Default::default() };
-        let merged = apply_update_mask(&stored(), &patch, &paths(&["none"]), "update_mask").expect("merge");
+        let patch = pb::McpServer {
+            auth: Some(Auth::None(pb::NoAuth {})),
+            ..Default::default()
+        };
+        let merged =
+            apply_update_mask(&stored(), &patch, &paths(&["none"]), "update_mask").expect("merge");
         assert!(matches!(merged.auth, Some(Auth::None(_))));
     }
 
     #[test]
     fn empty_mask_takes_populated_fields_and_masked_false_clears() {
-        let patch = pb::McpServer { description: "patched".into(), ..Default::default() };
+        let patch = pb::McpServer {
+            description: "patched".into(),
+            ..Default::default()
+        };
         let merged = apply_update_mask(&stored(), &patch, &[], "update_mask").expect("merge");
         assert_eq!(merged.description, "patched");
         assert!(merged.enabled);
-        let merged = apply_update_mask(&stored(), &patch, &paths(&["enabled"]), "update_mask").expect("merge");
+        let merged = apply_update_mask(&stored(), &patch, &paths(&["enabled"]), "update_mask")
+            .expect("merge");
         assert!(!merged.enabled);
     }
 
     #[test]
     fn unknown_and_immutable_paths_are_named() {
-        let patch = pb::McpServer { name: "other".into(), ..Default::default() };
-        let error = apply_update_mask(&stored(), &patch, &paths(&["name", "nope", "description.x"]), "update_mask")
-            .expect_err("rejected");
-        let rules: Vec<&str> = error.violations.iter().map(|v| v.rule_id.as_str()).collect();
-        assert_eq!(rules, ["update_mask.immutable_field", "update_mask.unknown_field", "update_mask.unknown_field"]);
+        let patch = pb::McpServer {
+            name: "other".into(),
+            ..Default::default()
+        };
+        let error = apply_update_mask(
+            &stored(),
+            &patch,
+            &paths(&["name", "nope", "description.x"]),
+            "update_mask",
+        )
+        .expect_err("rejected");
+        let rules: Vec<&str> = error
+            .violations
+            .iter()
+            .map(|v| v.rule_id.as_str())
+            .collect();
+        assert_eq!(
+            rules,
+            [
+                "update_mask.immutable_field",
+                "update_mask.unknown_field",
+                "update_mask.unknown_field"
+            ]
+        );
     }
 
     #[test]
     fn output_only_fields_are_ignored() {
-        let patch = pb::McpServer { etag: "x".into(), ..Default::default() };
-        let merged = apply_update_mask(&stored(), &patch, &paths(&["etag", "create_time"]), "update_mask").expect("merge");
+        let patch = pb::McpServer {
+            etag: "x".into(),
+            ..Default::default()
+        };
+        let merged = apply_update_mask(
+            &stored(),
+            &patch,
+            &paths(&["etag", "create_time"]),
+            "update_mask",
+        )
+        .expect("merge");
         assert_eq!(merged.etag, "\"v1\"");
     }
 }

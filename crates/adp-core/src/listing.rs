@@ -38,14 +38,30 @@ impl ListQuery {
     ) -> Result<Self, ApiError> {
         let limit = match page_size {
             0 => DEFAULT_PAGE_SIZE,
-            n if n < 0 => return Err(ApiError::invalid_field("page_size", "int32.gte", "page_size must not be negative")),
+            n if n < 0 => {
+                return Err(ApiError::invalid_field(
+                    "page_size",
+                    "int32.gte",
+                    "page_size must not be negative",
+                ));
+            }
             n => (n as u64).min(MAX_PAGE_SIZE),
         };
         let order = parse_order_by(order_by, allowed)?;
         let name_contains = Some(name_contains.trim().to_lowercase()).filter(|s| !s.is_empty());
         let fingerprint = fingerprint(name_contains.as_deref().unwrap_or(""), &order);
-        let offset = if page_token.is_empty() { 0 } else { decode_token(page_token, &fingerprint)? };
-        Ok(ListQuery { limit, offset, name_contains, order_by: order, fingerprint })
+        let offset = if page_token.is_empty() {
+            0
+        } else {
+            decode_token(page_token, &fingerprint)?
+        };
+        Ok(ListQuery {
+            limit,
+            offset,
+            name_contains,
+            order_by: order,
+            fingerprint,
+        })
     }
 
     /// The token for the page after one that returned `returned` of `total` items.
@@ -78,11 +94,18 @@ fn parse_order_by(order_by: &str, allowed: &[&str]) -> Result<Vec<(String, Direc
             return Err(ApiError::invalid_field(
                 "order_by",
                 "list.order_by",
-                format!("cannot order by {clause:?}; use a comma-separated list of `field [asc|desc]` over {}", allowed.join(", ")),
+                format!(
+                    "cannot order by {clause:?}; use a comma-separated list of `field [asc|desc]` over {}",
+                    allowed.join(", ")
+                ),
             ));
         }
         if parsed.iter().any(|(f, _)| f == field) {
-            return Err(ApiError::invalid_field("order_by", "list.order_by", format!("{field} appears twice")));
+            return Err(ApiError::invalid_field(
+                "order_by",
+                "list.order_by",
+                format!("{field} appears twice"),
+            ));
         }
         parsed.push((field.to_owned(), direction));
     }
@@ -126,7 +149,8 @@ mod tests {
 
     #[test]
     fn order_by_parses_and_appends_the_name_tie_break() {
-        let query = ListQuery::parse(0, "", "", "create_time desc, display_name", ALLOWED).expect("parse");
+        let query =
+            ListQuery::parse(0, "", "", "create_time desc, display_name", ALLOWED).expect("parse");
         assert_eq!(query.limit, DEFAULT_PAGE_SIZE);
         assert_eq!(
             query.order_by,

@@ -46,7 +46,11 @@ pub struct OAuthProvider {
 impl OAuthProvider {
     /// Browser consent when the admin named no grant.
     pub fn effective_grant_types(&self) -> Vec<GrantType> {
-        if self.grant_types.is_empty() { vec![GrantType::BrowserConsent] } else { self.grant_types.clone() }
+        if self.grant_types.is_empty() {
+            vec![GrantType::BrowserConsent]
+        } else {
+            self.grant_types.clone()
+        }
     }
 
     /// Every endpoint URL with the field it came from, for policy checks.
@@ -55,7 +59,10 @@ impl OAuthProvider {
             ("authorize_url", self.authorize_url.as_str()),
             ("token_url", self.token_url.as_str()),
             ("revocation_url", self.revocation_url.as_str()),
-            ("device_authorization_url", self.device_authorization_url.as_str()),
+            (
+                "device_authorization_url",
+                self.device_authorization_url.as_str(),
+            ),
         ]
     }
 }

@@ -38,16 +38,28 @@ pub fn parse_etag(etag: &str) -> Result<Option<i64>, ApiError> {
         .and_then(|n| n.parse::<i64>().ok())
         .map(Some)
         .ok_or_else(|| {
-            ApiError::invalid_field("etag", "etag.format", "etag is not one this server issued; send back the etag from a get or list")
+            ApiError::invalid_field(
+                "etag",
+                "etag.format",
+                "etag is not one this server issued; send back the etag from a get or list",
+            )
         })
 }
 
 pub fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: time.timestamp(), nanos: time.timestamp_subsec_nanos() as i32 }
+    prost_types::Timestamp {
+        seconds: time.timestamp(),
+        nanos: time.timestamp_subsec_nanos() as i32,
+    }
 }
 
 /// Refuses a write whose etag no longer matches what is stored.
-pub fn check_etag(kind: &str, name: &str, expected: Option<i64>, meta: &Meta) -> Result<(), ApiError> {
+pub fn check_etag(
+    kind: &str,
+    name: &str,
+    expected: Option<i64>,
+    meta: &Meta,
+) -> Result<(), ApiError> {
     match expected {
         Some(version) if version != meta.version => Err(ApiError::etag_mismatch(kind, name)),
         _ => Ok(()),
@@ -61,7 +73,11 @@ mod tests {
     #[test]
     fn etag_round_trips_and_rejects_foreign_values() {
         let now = Utc::now();
-        let meta = Meta { create_time: now, update_time: now, version: 7 };
+        let meta = Meta {
+            create_time: now,
+            update_time: now,
+            version: 7,
+        };
         assert_eq!(parse_etag(&meta.etag()).ok().flatten(), Some(7));
         assert_eq!(parse_etag("").ok().flatten(), None);
         assert!(parse_etag("\"abc\"").is_err());

@@ -45,11 +45,17 @@ pub struct TokenInjection {
 
 impl TokenInjection {
     pub fn effective_header_name(&self) -> &str {
-        if self.header_name.is_empty() { DEFAULT_TOKEN_HEADER } else { &self.header_name }
+        if self.header_name.is_empty() {
+            DEFAULT_TOKEN_HEADER
+        } else {
+            &self.header_name
+        }
     }
 
     pub fn effective_prefix(&self) -> &str {
-        self.header_prefix.as_deref().unwrap_or(DEFAULT_TOKEN_PREFIX)
+        self.header_prefix
+            .as_deref()
+            .unwrap_or(DEFAULT_TOKEN_PREFIX)
     }
 }
 
@@ -79,9 +85,8 @@ impl Auth {
     /// The OAuth provider this auth mode binds the server to, if any.
     pub fn provider_name(&self) -> Option<&str> {
         match self {
-            Auth::ServiceAccountOAuth { provider_name, .. } | Auth::UserOAuth { provider_name, .. } => {
-                Some(provider_name)
-            }
+            Auth::ServiceAccountOAuth { provider_name, .. }
+            | Auth::UserOAuth { provider_name, .. } => Some(provider_name),
             _ => None,
         }
     }
@@ -89,8 +94,12 @@ impl Auth {
     /// Scopes the server asks of the provider, with the field they came from.
     pub fn scopes(&self) -> Option<(&'static str, &[String])> {
         match self {
-            Auth::ServiceAccountOAuth { scopes, .. } => Some(("service_account_oauth.scopes", scopes)),
-            Auth::UserOAuth { required_scopes, .. } => Some(("user_oauth.required_scopes", required_scopes)),
+            Auth::ServiceAccountOAuth { scopes, .. } => {
+                Some(("service_account_oauth.scopes", scopes))
+            }
+            Auth::UserOAuth {
+                required_scopes, ..
+            } => Some(("user_oauth.required_scopes", required_scopes)),
             _ => None,
         }
     }
@@ -134,14 +143,29 @@ impl TryFrom<pb::McpServer> for McpServer {
                     Ok(pb::ManagedType::Jira) => ManagedType::Jira,
                     Ok(pb::ManagedType::Google) => ManagedType::Google,
                     Ok(pb::ManagedType::Sql) => ManagedType::Sql,
-                    _ => return Err(ApiError::invalid_field("mcp_server.managed.type", "enum.defined_only", "unknown managed type")),
+                    _ => {
+                        return Err(ApiError::invalid_field(
+                            "mcp_server.managed.type",
+                            "enum.defined_only",
+                            "unknown managed type",
+                        ));
+                    }
                 },
             },
-            None => return Err(ApiError::invalid_field("mcp_server.source", "required", "remote or managed is required")),
+            None => {
+                return Err(ApiError::invalid_field(
+                    "mcp_server.source",
+                    "required",
+                    "remote or managed is required",
+                ));
+            }
         };
         let auth = match s.auth {
             None | Some(mcp_server::Auth::None(_)) => Auth::None,
-            Some(mcp_server::Auth::StaticKey(k)) => Auth::StaticKey { key_ref: k.key_ref, header_name: k.header_name },
+            Some(mcp_server::Auth::StaticKey(k)) => Auth::StaticKey {
+                key_ref: k.key_ref,
+                header_name: k.header_name,
+            },
             Some(mcp_server::Auth::TokenPassthrough(_)) => Auth::TokenPassthrough,
             Some(mcp_server::Auth::ServiceAccountOauth(sa)) => Auth::ServiceAccountOAuth {
                 provider_name: sa.provider_name,
@@ -154,19 +178,31 @@ impl TryFrom<pb::McpServer> for McpServer {
                 token_injection: u.token_injection.map(Into::into).unwrap_or_default(),
             },
         };
-        Ok(McpServer { name: s.name, description: s.description, enabled: s.enabled, source, auth })
+        Ok(McpServer {
+            name: s.name,
+            description: s.description,
+            enabled: s.enabled,
+            source,
+            auth,
+        })
     }
 }
 
 impl From<pb::TokenInjection> for TokenInjection {
     fn from(t: pb::TokenInjection) -> Self {
-        TokenInjection { header_name: t.header_name, header_prefix: t.header_prefix }
+        TokenInjection {
+            header_name: t.header_name,
+            header_prefix: t.header_prefix,
+        }
     }
 }
 
 impl From<&TokenInjection> for pb::TokenInjection {
     fn from(t: &TokenInjection) -> Self {
-        pb::TokenInjection { header_name: t.header_name.clone(), header_prefix: t.header_prefix.clone() }
+        pb::TokenInjection {
+            header_name: t.header_name.clone(),
+            header_prefix: t.header_prefix.clone(),
+        }
     }
 }
 
@@ -191,30 +227,40 @@ impl From<&McpServer> for pb::McpServer {
                     Transport::Sse => pb::Transport::Sse as i32,
                 },
             }),
-            Source::Managed { managed_type } => {
-                mcp_server::Source::Managed(pb::ManagedMcp { r#type: pb::ManagedType::from(*managed_type) as i32 })
-            }
+            Source::Managed { managed_type } => mcp_server::Source::Managed(pb::ManagedMcp {
+                r#type: pb::ManagedType::from(*managed_type) as i32,
+            }),
         };
         let auth = match &s.auth {
             Auth::None => mcp_server::Auth::None(pb::NoAuth {}),
-            Auth::StaticKey { key_ref, header_name } => {
-                mcp_server::Auth::StaticKey(pb::StaticKeyAuth { key_ref: key_ref.clone(), header_name: header_name.clone() })
+            Auth::StaticKey {
+                key_ref,
+                header_name,
+            } => mcp_server::Auth::StaticKey(pb::StaticKeyAuth {
+                key_ref: key_ref.clone(),
+                header_name: header_name.clone(),
+            }),
+            Auth::TokenPassthrough => {
+                mcp_server::Auth::TokenPassthrough(pb::TokenPassthroughAuth {})
             }
-            Auth::TokenPassthrough => mcp_server::Auth::TokenPassthrough(pb::TokenPassthroughAuth {}),
-            Auth::ServiceAccountOAuth { provider_name, scopes, token_injection } => {
-                mcp_server::Auth::ServiceAccountOauth(pb::ServiceAccountOAuthAuth {
-                    provider_name: provider_name.clone(),
-                    scopes: scopes.clone(),
-                    token_injection: Some(token_injection.into()),
-                })
-            }
-            Auth::UserOAuth { provider_name, required_scopes, token_injection } => {
-                mcp_server::Auth::UserOauth(pb::UserOAuthAuth {
-                    provider_name: provider_name.clone(),
-                    required_scopes: required_scopes.clone(),
-                    token_injection: Some(token_injection.into()),
-                })
-            }
+            Auth::ServiceAccountOAuth {
+                provider_name,
+                scopes,
+                token_injection,
+            } => mcp_server::Auth::ServiceAccountOauth(pb::ServiceAccountOAuthAuth {
+                provider_name: provider_name.clone(),
+                scopes: scopes.clone(),
+                token_injection: Some(token_injection.into()),
+            }),
+            Auth::UserOAuth {
+                provider_name,
+                required_scopes,
+                token_injection,
+            } => mcp_server::Auth::UserOauth(pb::UserOAuthAuth {
+                provider_name: provider_name.clone(),
+                required_scopes: required_scopes.clone(),
+                token_injection: Some(token_injection.into()),
+            }),
         };
         pb::McpServer {
             name: s.name.clone(),

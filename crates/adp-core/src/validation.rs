@@ -12,10 +12,26 @@ use crate::error::{ApiError, FieldViolation};
 
 /// (rule id, field relative to the message that declares the rule, message).
 const RULES: &[(&str, &str, &str)] = &[
-    ("remote_mcp.user_oauth_requires_https", "remote.url", "HTTPS required"),
-    ("managed_mcp.user_oauth_unsupported", "managed.type", "this managed type does not support user-delegated OAuth"),
-    ("remote_mcp.url_scheme", "", "url must use http:// or https://"),
-    ("oauth_provider.authorize_url_required", "authorize_url", "authorize_url is required for browser consent"),
+    (
+        "remote_mcp.user_oauth_requires_https",
+        "remote.url",
+        "HTTPS required",
+    ),
+    (
+        "managed_mcp.user_oauth_unsupported",
+        "managed.type",
+        "this managed type does not support user-delegated OAuth",
+    ),
+    (
+        "remote_mcp.url_scheme",
+        "",
+        "url must use http:// or https://",
+    ),
+    (
+        "oauth_provider.authorize_url_required",
+        "authorize_url",
+        "authorize_url is required for browser consent",
+    ),
     (
         "oauth_provider.device_authorization_url_required",
         "device_authorization_url",
@@ -52,7 +68,11 @@ impl RequestValidator {
 
     /// Validates a message that sits at `prefix` within the request (e.g. the merged
     /// `mcp_server` of an update), so field paths read as the caller sent them.
-    pub fn validate_as<M: ReflectMessage>(&self, prefix: &str, message: &M) -> Result<(), ApiError> {
+    pub fn validate_as<M: ReflectMessage>(
+        &self,
+        prefix: &str,
+        message: &M,
+    ) -> Result<(), ApiError> {
         match self.validator.validate(message) {
             Ok(()) => Ok(()),
             Err(ValidateError::Validation(error)) => {
@@ -71,7 +91,12 @@ impl RequestValidator {
     }
 }
 
-fn to_field_violation(prefix: &str, field_path: &str, rule_id: &str, message: &str) -> FieldViolation {
+fn to_field_violation(
+    prefix: &str,
+    field_path: &str,
+    rule_id: &str,
+    message: &str,
+) -> FieldViolation {
     let known = RULES.iter().find(|(id, _, _)| *id == rule_id);
     let mut field = join_path(prefix, field_path);
     if let Some((_, relative, _)) = known {

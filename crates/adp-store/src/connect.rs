@@ -32,7 +32,11 @@ impl Store {
         if url.starts_with("sqlite:") {
             let reader = Database::connect(sqlite_options(url, 8)).await?;
             let writer = Database::connect(sqlite_options(url, 1)).await?;
-            Ok(Store { reader, writer, backend: Backend::Sqlite })
+            Ok(Store {
+                reader,
+                writer,
+                backend: Backend::Sqlite,
+            })
         } else {
             let mut options = ConnectOptions::new(url.to_owned());
             options
@@ -42,7 +46,11 @@ impl Store {
                 .acquire_timeout(Duration::from_secs(10))
                 .sqlx_logging(false);
             let pool = Database::connect(options).await?;
-            Ok(Store { reader: pool.clone(), writer: pool, backend: Backend::Postgres })
+            Ok(Store {
+                reader: pool.clone(),
+                writer: pool,
+                backend: Backend::Postgres,
+            })
         }
     }
 

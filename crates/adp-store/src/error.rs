@@ -12,12 +12,20 @@ pub enum StoreError {
     VersionConflict { kind: &'static str, name: String },
     /// Other resources still point at this one.
     #[error("{kind} {name:?} is still used by {}", referenced_by.join(", "))]
-    StillReferenced { kind: &'static str, name: String, referenced_by: Vec<String> },
+    StillReferenced {
+        kind: &'static str,
+        name: String,
+        referenced_by: Vec<String>,
+    },
     /// A row refers to something that does not exist (a foreign key failed).
     #[error("a referenced resource does not exist")]
     MissingReference,
     #[error("stored {kind} {name:?} could not be decoded: {source}")]
-    Corrupt { kind: &'static str, name: String, source: serde_json::Error },
+    Corrupt {
+        kind: &'static str,
+        name: String,
+        source: serde_json::Error,
+    },
     #[error("database error: {0}")]
     Database(#[from] DbErr),
 }
@@ -26,7 +34,10 @@ impl StoreError {
     /// Classifies a write error that may be a constraint violation.
     pub(crate) fn from_write(kind: &'static str, name: &str, error: DbErr) -> Self {
         match error.sql_err() {
-            Some(SqlErr::UniqueConstraintViolation(_)) => StoreError::AlreadyExists { kind, name: name.to_owned() },
+            Some(SqlErr::UniqueConstraintViolation(_)) => StoreError::AlreadyExists {
+                kind,
+                name: name.to_owned(),
+            },
             Some(SqlErr::ForeignKeyConstraintViolation(_)) => StoreError::MissingReference,
             _ => StoreError::Database(error),
         }

@@ -17,3 +17,4 @@ pub mod repo;
 pub use connect::{Backend, Store};
 pub use error::StoreError;
 pub use repo::{Page, ProviderRepo, SecretRepo, ServerRepo};
+pub use sea_orm::DbErr;

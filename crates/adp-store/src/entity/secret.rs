@@ -16,7 +16,10 @@ impl std::fmt::Debug for Model {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("secret::Model")
             .field("name", &self.name)
-            .field("sealed_value", &format_args!("<{} sealed bytes>", self.sealed_value.len()))
+            .field(
+                "sealed_value",
+                &format_args!("<{} sealed bytes>", self.sealed_value.len()),
+            )
             .field("version", &self.version)
             .finish()
     }

@@ -33,31 +33,57 @@ impl ServerRepo<'_> {
             .exec_without_returning(&self.store.writer)
             .await
             .map_err(|e| StoreError::from_write(KIND, &spec.name, e))?;
-        Ok(Stored { spec: spec.clone(), meta: meta(created, created, 1) })
+        Ok(Stored {
+            spec: spec.clone(),
+            meta: meta(created, created, 1),
+        })
     }
 
     pub async fn get(&self, name: &str) -> Result<Stored<McpServer>, StoreError> {
         let model = row::Entity::find_by_id(name.to_owned())
             .one(&self.store.reader)
             .await?
-            .ok_or_else(|| StoreError::NotFound { kind: KIND, name: name.to_owned() })?;
+            .ok_or_else(|| StoreError::NotFound {
+                kind: KIND,
+                name: name.to_owned(),
+            })?;
         to_stored(model)
     }
 
     pub async fn list(&self, query: &ListQuery) -> Result<Page<Stored<McpServer>>, StoreError> {
         let page = list_rows::<row::Entity>(&self.store.reader, query).await?;
-        let items = page.items.into_iter().map(to_stored).collect::<Result<_, _>>()?;
-        Ok(Page { items, total: page.total })
+        let items = page
+            .items
+            .into_iter()
+            .map(to_stored)
+            .collect::<Result<_, _>>()?;
+        Ok(Page {
+            items,
+            total: page.total,
+        })
     }
 
     /// Replaces the spec if the row is still at `current.version`.
-    pub async fn update(&self, spec: &McpServer, current: &Meta) -> Result<Stored<McpServer>, StoreError> {
+    pub async fn update(
+        &self,
+        spec: &McpServer,
+        current: &Meta,
+    ) -> Result<Stored<McpServer>, StoreError> {
         let next = next_meta(current);
         let result = row::Entity::update_many()
-            .col_expr(row::Column::Description, Expr::value(spec.description.clone()))
-            .col_expr(row::Column::ProviderName, Expr::value(spec.auth.provider_name().map(str::to_owned)))
+            .col_expr(
+                row::Column::Description,
+                Expr::value(spec.description.clone()),
+            )
+            .col_expr(
+                row::Column::ProviderName,
+                Expr::value(spec.auth.provider_name().map(str::to_owned)),
+            )
             .col_expr(row::Column::SecretRef, Expr::value(secret_ref(spec)))
-            .col_expr(row::Column::Spec, Expr::value(encode(KIND, &spec.name, spec)?))
+            .col_expr(
+                row::Column::Spec,
+                Expr::value(encode(KIND, &spec.name, spec)?),
+            )
             .col_expr(row::Column::UpdateTime, Expr::value(next.update_time))
             .col_expr(row::Column::Version, Expr::value(next.version))
             .filter(row::Column::Name.eq(spec.name.clone()))
@@ -67,12 +93,22 @@ impl ServerRepo<'_> {
             .map_err(|e| StoreError::from_write(KIND, &spec.name, e))?;
         if result.rows_affected == 0 {
             self.get(&spec.name).await?;
-            return Err(StoreError::VersionConflict { kind: KIND, name: spec.name.clone() });
+            return Err(StoreError::VersionConflict {
+                kind: KIND,
+                name: spec.name.clone(),
+            });
         }
-        Ok(Stored { spec: spec.clone(), meta: next })
+        Ok(Stored {
+            spec: spec.clone(),
+            meta: next,
+        })
     }
 
-    pub async fn delete(&self, name: &str, expected_version: Option<i64>) -> Result<(), StoreError> {
+    pub async fn delete(
+        &self,
+        name: &str,
+        expected_version: Option<i64>,
+    ) -> Result<(), StoreError> {
         let mut delete = row::Entity::delete_many().filter(row::Column::Name.eq(name));
         if let Some(version) = expected_version {
             delete = delete.filter(row::Column::Version.eq(version));
@@ -80,7 +116,10 @@ impl ServerRepo<'_> {
         let result = delete.exec(&self.store.writer).await?;
         if result.rows_affected == 0 {
             self.get(name).await?;
-            return Err(StoreError::VersionConflict { kind: KIND, name: name.to_owned() });
+            return Err(StoreError::VersionConflict {
+                kind: KIND,
+                name: name.to_owned(),
+            });
         }
         Ok(())
     }

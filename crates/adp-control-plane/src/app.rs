@@ -1,0 +1,275 @@
+//! Boots a control plane from resolved settings: database, vault, verifier, both
+//! listeners. Tests start it on port 0 the same way the binary does.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use adp_api::v1::managed_catalog_service_server::ManagedCatalogServiceServer;
+use adp_api::v1::mcp_server_service_server::McpServerServiceServer;
+use adp_api::v1::o_auth_provider_service_server::OAuthProviderServiceServer;
+use adp_api::v1::secret_service_server::SecretServiceServer;
+use adp_core::identity::{KeySource, Verifier, VerifierConfig};
+use adp_core::validation::RequestValidator;
+use adp_oauth::EndpointPolicy;
+use adp_store::Store;
+use adp_vault::{KeyRing, Vault};
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_stream::wrappers::TcpListenerStream;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::auth::Authenticator;
+use crate::config::{JwtKeys, Settings};
+use crate::service::catalog::CatalogService;
+use crate::service::providers::ProviderService;
+use crate::service::secrets::SecretStoreService;
+use crate::service::servers::ServerService;
+use crate::state::{SharedState, State};
+use crate::telemetry;
+
+/// How long in-flight calls get to finish after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// A running control plane.
+#[derive(Debug)]
+pub struct ControlPlane {
+    pub grpc_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    tasks: JoinSet<anyhow::Result<()>>,
+}
+
+impl ControlPlane {
+    /// Opens the database (migrating it), the vault and the listeners, and starts serving.
+    pub async fn start(settings: Settings) -> anyhow::Result<ControlPlane> {
+        let store = open_store(&settings).await?;
+        let vault = open_vault(&settings.vault_key_file)?;
+        let verifier = build_verifier(&settings)?;
+        let state: SharedState = Arc::new(State {
+            store,
+            vault: Arc::new(vault),
+            auth: Authenticator::new(verifier),
+            validator: RequestValidator::new(),
+            endpoint_policy: EndpointPolicy {
+                allow_insecure_loopback: settings.insecure_loopback_http,
+            },
+            callback_url: settings.callback_url(),
+        });
+        if settings.insecure_loopback_http {
+            tracing::warn!(
+                "insecure development mode: http:// provider endpoints on loopback hosts are accepted"
+            );
+        }
+
+        let grpc_listener = TcpListener::bind(settings.grpc_addr)
+            .await
+            .with_context(|| format!("cannot listen for gRPC on {}", settings.grpc_addr))?;
+        let http_listener = TcpListener::bind(settings.http_addr)
+            .await
+            .with_context(|| format!("cannot listen for HTTP on {}", settings.http_addr))?;
+        let grpc_addr = grpc_listener.local_addr()?;
+        let http_addr = http_listener.local_addr()?;
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        tasks.spawn(serve_grpc(
+            state.clone(),
+            grpc_listener,
+            shutdown_rx.clone(),
+        ));
+        tasks.spawn(serve_http(state, http_listener, shutdown_rx));
+        tracing::info!(%grpc_addr, %http_addr, public_url = %settings.public_url, "control plane serving");
+        Ok(ControlPlane {
+            grpc_addr,
+            http_addr,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// Stops accepting, lets in-flight calls finish within a bound, then returns.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        let drain = async { while self.tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
+            tracing::warn!("in-flight calls did not finish in time; closing anyway");
+            self.tasks.abort_all();
+        }
+    }
+
+    /// Serves until a listener fails or the process gets SIGTERM / Ctrl-C.
+    pub async fn run_until_signal(mut self) -> anyhow::Result<()> {
+        tokio::select! {
+            () = shutdown_signal() => {
+                tracing::info!("shutting down");
+                self.shutdown().await;
+                Ok(())
+            }
+            Some(result) = self.tasks.join_next() => {
+                result.context("server task panicked")?.context("server stopped")?;
+                Ok(())
+            }
+        }
+    }
+}
+
+async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    if settings.database_url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+            format!(
+                "cannot create data directory {}",
+                settings.data_dir.display()
+            )
+        })?;
+    }
+    let store = Store::connect(&settings.database_url)
+        .await
+        .context("cannot open the database")?;
+    store.migrate().await.context("database migration failed")?;
+    tracing::info!(backend = ?store.backend(), "database ready");
+    Ok(store)
+}
+
+fn open_vault(path: &Path) -> anyhow::Result<Vault> {
+    // load_or_generate warns when it creates a key ring
+    let (keys, _generated) = KeyRing::load_or_generate(path)?;
+    Ok(Vault::new(keys))
+}
+
+fn build_verifier(settings: &Settings) -> anyhow::Result<Verifier> {
+    let key_source = match &settings.jwt_keys {
+        JwtKeys::Jwks(url) => KeySource::jwks(url.clone(), settings.upstream_ca_file.clone()),
+        JwtKeys::Hs256SecretFile(path) => KeySource::hs256_from_file(path)?,
+        JwtKeys::GeneratedDevSecret(path) => {
+            if !path.exists() {
+                write_dev_secret(path)?;
+                tracing::warn!(path = %path.display(), "no JWT verification configured: generated a development HS256 secret; set ADP_JWKS_URL in production");
+            } else {
+                tracing::warn!(path = %path.display(), "verifying JWTs with the development HS256 secret; set ADP_JWKS_URL in production");
+            }
+            KeySource::hs256_from_file(path)?
+        }
+    };
+    let mut config = VerifierConfig::new(key_source);
+    config.issuer = settings.jwt_issuer.clone();
+    config.audience = settings.jwt_audience.clone();
+    config.permissions_claim = settings.permissions_claim.clone();
+    Ok(Verifier::new(config)?)
+}
+
+fn write_dev_secret(path: &Path) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let secret: [u8; 32] = rand::random();
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(hex_encode(&secret).as_bytes())?;
+    Ok(())
+}
+
+fn hex_encode(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+async fn serve_grpc(
+    state: SharedState,
+    listener: TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<OAuthProviderServiceServer<ProviderService>>()
+        .await;
+    health
+        .set_serving::<McpServerServiceServer<ServerService>>()
+        .await;
+    health
+        .set_serving::<SecretServiceServer<SecretStoreService>>()
+        .await;
+    health
+        .set_serving::<ManagedCatalogServiceServer<CatalogService>>()
+        .await;
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(adp_api::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(adp_api::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+
+    let layers = tower::ServiceBuilder::new()
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(
+            TraceLayer::new_for_grpc()
+                .make_span_with(telemetry::grpc_span)
+                .on_response(DefaultOnResponse::new().level(Level::DEBUG))
+                .on_failure(DefaultOnFailure::new().level(Level::INFO)),
+        )
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .into_inner();
+
+    tonic::transport::Server::builder()
+        .layer(layers)
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(OAuthProviderServiceServer::new(ProviderService {
+            state: state.clone(),
+        }))
+        .add_service(McpServerServiceServer::new(ServerService {
+            state: state.clone(),
+        }))
+        .add_service(SecretServiceServer::new(SecretStoreService {
+            state: state.clone(),
+        }))
+        .add_service(ManagedCatalogServiceServer::new(CatalogService { state }))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        })
+        .await?;
+    Ok(())
+}
+
+async fn serve_http(
+    state: SharedState,
+    listener: TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    axum::serve(listener, crate::http::router(state))
+        .with_graceful_shutdown(async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        })
+        .await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

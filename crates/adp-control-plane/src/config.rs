@@ -1,0 +1,305 @@
+//! Settings, resolved from flags, then environment variables, then an optional
+//! YAML file, then defaults. The environment comes in as a lookup function so
+//! tests can build any configuration without touching the process environment.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use clap::Args;
+use serde::Deserialize;
+use url::Url;
+
+#[cfg(test)]
+mod tests;
+
+/// Every setting as a command-line flag. All optional: unset flags fall through to
+/// the environment, the file and the defaults.
+#[derive(Args, Clone, Debug, Default)]
+pub struct Flags {
+    /// YAML file with any of the settings below (keys are the names without `ADP_`, lowercased)
+    #[arg(long, value_name = "FILE", help_heading = "Configuration")]
+    pub config: Option<PathBuf>,
+    /// gRPC listen address [env: ADP_GRPC_ADDR] [default: 127.0.0.1:7400]
+    #[arg(long, value_name = "ADDR")]
+    pub grpc_addr: Option<SocketAddr>,
+    /// HTTP listen address for consent routes and /healthz [env: ADP_HTTP_ADDR] [default: 127.0.0.1:7401]
+    #[arg(long, value_name = "ADDR")]
+    pub http_addr: Option<SocketAddr>,
+    /// Base URL browsers use to reach the HTTP listener [env: ADP_PUBLIC_URL] [default: http://<http_addr>]
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<Url>,
+    /// Directory for the SQLite file and generated development keys [env: ADP_DATA_DIR] [default: ./adp-data]
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// sqlite://… or postgres://… [env: ADP_DATABASE_URL] [default: SQLite in the data dir]
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Vault key ring file [env: ADP_VAULT_KEY_FILE] [default: <data_dir>/vault-keys.json, generated]
+    #[arg(long, value_name = "FILE")]
+    pub vault_key_file: Option<PathBuf>,
+    /// Expected `iss` of caller JWTs [env: ADP_JWT_ISSUER]
+    #[arg(long, value_name = "ISS")]
+    pub jwt_issuer: Option<String>,
+    /// Expected `aud` of caller JWTs [env: ADP_JWT_AUDIENCE]
+    #[arg(long, value_name = "AUD")]
+    pub jwt_audience: Option<String>,
+    /// JWKS URL to verify caller JWTs [env: ADP_JWKS_URL]
+    #[arg(long, value_name = "URL")]
+    pub jwks_url: Option<Url>,
+    /// HS256 secret file to verify caller JWTs, for development [env: ADP_JWT_HS256_SECRET_FILE]
+    #[arg(long, value_name = "FILE")]
+    pub jwt_hs256_secret_file: Option<PathBuf>,
+    /// JWT claim holding permission names; `*` grants all [env: ADP_PERMISSIONS_CLAIM] [default: permissions]
+    #[arg(long, value_name = "CLAIM")]
+    pub permissions_claim: Option<String>,
+    /// Extra PEM CA roots trusted for providers and the JWKS [env: ADP_UPSTREAM_CA_FILE]
+    #[arg(long, value_name = "FILE")]
+    pub upstream_ca_file: Option<PathBuf>,
+    /// Accept http:// provider endpoints on loopback hosts; development only [env: ADP_INSECURE_LOOPBACK_HTTP] [default: false]
+    #[arg(long, value_name = "BOOL")]
+    pub insecure_loopback_http: Option<bool>,
+    /// `text` or `json` [env: ADP_LOG_FORMAT] [default: text]
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+}
+
+/// The YAML file. Unknown keys are errors so a typo never silently does nothing.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FileSettings {
+    grpc_addr: Option<SocketAddr>,
+    http_addr: Option<SocketAddr>,
+    public_url: Option<Url>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    vault_key_file: Option<PathBuf>,
+    jwt_issuer: Option<String>,
+    jwt_audience: Option<String>,
+    jwks_url: Option<Url>,
+    jwt_hs256_secret_file: Option<PathBuf>,
+    permissions_claim: Option<String>,
+    upstream_ca_file: Option<PathBuf>,
+    insecure_loopback_http: Option<bool>,
+    log_format: Option<LogFormat>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("unknown log format {other:?}; use text or json")),
+        }
+    }
+}
+
+/// How callers' JWTs are verified.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JwtKeys {
+    Jwks(Url),
+    Hs256SecretFile(PathBuf),
+    /// Neither was configured: a development secret is generated in the data dir.
+    GeneratedDevSecret(PathBuf),
+}
+
+/// The resolved configuration of a control plane.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub grpc_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    pub public_url: Url,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub vault_key_file: PathBuf,
+    pub jwt_issuer: Option<String>,
+    pub jwt_audience: Option<String>,
+    pub jwt_keys: JwtKeys,
+    pub permissions_claim: String,
+    pub upstream_ca_file: Option<PathBuf>,
+    pub insecure_loopback_http: bool,
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    ReadFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    ParseFile { path: PathBuf, message: String },
+    #[error("environment variable {name}={value:?}: {message}")]
+    Env {
+        name: &'static str,
+        value: String,
+        message: String,
+    },
+    #[error("set only one of ADP_JWKS_URL and ADP_JWT_HS256_SECRET_FILE")]
+    TwoKeySources,
+}
+
+impl Settings {
+    /// Resolves settings; `env` looks up an environment variable by name.
+    pub fn resolve(
+        flags: &Flags,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Settings, ConfigError> {
+        let file = match &flags.config {
+            Some(path) => read_file(path)?,
+            None => FileSettings::default(),
+        };
+        let r = Resolver { env };
+        let grpc_addr = r
+            .pick("ADP_GRPC_ADDR", flags.grpc_addr, file.grpc_addr)?
+            .unwrap_or(([127, 0, 0, 1], 7400).into());
+        let http_addr = r
+            .pick("ADP_HTTP_ADDR", flags.http_addr, file.http_addr)?
+            .unwrap_or(([127, 0, 0, 1], 7401).into());
+        let public_url =
+            match r.pick("ADP_PUBLIC_URL", flags.public_url.clone(), file.public_url)? {
+                Some(url) => url,
+                None => {
+                    Url::parse(&format!("http://{http_addr}")).map_err(|e| ConfigError::Env {
+                        name: "ADP_HTTP_ADDR",
+                        value: http_addr.to_string(),
+                        message: e.to_string(),
+                    })?
+                }
+            };
+        let data_dir = r
+            .pick("ADP_DATA_DIR", flags.data_dir.clone(), file.data_dir)?
+            .unwrap_or_else(|| "./adp-data".into());
+        let database_url = r
+            .pick(
+                "ADP_DATABASE_URL",
+                flags.database_url.clone(),
+                file.database_url,
+            )?
+            .unwrap_or_else(|| sqlite_url(&data_dir.join("adp.db")));
+        let vault_key_file = r
+            .pick(
+                "ADP_VAULT_KEY_FILE",
+                flags.vault_key_file.clone(),
+                file.vault_key_file,
+            )?
+            .unwrap_or_else(|| data_dir.join("vault-keys.json"));
+        let jwks_url = r.pick("ADP_JWKS_URL", flags.jwks_url.clone(), file.jwks_url)?;
+        let hs256 = r.pick(
+            "ADP_JWT_HS256_SECRET_FILE",
+            flags.jwt_hs256_secret_file.clone(),
+            file.jwt_hs256_secret_file,
+        )?;
+        let jwt_keys = match (jwks_url, hs256) {
+            (Some(_), Some(_)) => return Err(ConfigError::TwoKeySources),
+            (Some(url), None) => JwtKeys::Jwks(url),
+            (None, Some(path)) => JwtKeys::Hs256SecretFile(path),
+            (None, None) => JwtKeys::GeneratedDevSecret(data_dir.join("dev-jwt-secret")),
+        };
+        Ok(Settings {
+            grpc_addr,
+            http_addr,
+            public_url,
+            database_url,
+            vault_key_file,
+            jwt_issuer: r.pick("ADP_JWT_ISSUER", flags.jwt_issuer.clone(), file.jwt_issuer)?,
+            jwt_audience: r.pick(
+                "ADP_JWT_AUDIENCE",
+                flags.jwt_audience.clone(),
+                file.jwt_audience,
+            )?,
+            jwt_keys,
+            permissions_claim: r
+                .pick(
+                    "ADP_PERMISSIONS_CLAIM",
+                    flags.permissions_claim.clone(),
+                    file.permissions_claim,
+                )?
+                .unwrap_or_else(|| "permissions".to_owned()),
+            upstream_ca_file: r.pick(
+                "ADP_UPSTREAM_CA_FILE",
+                flags.upstream_ca_file.clone(),
+                file.upstream_ca_file,
+            )?,
+            insecure_loopback_http: r
+                .pick(
+                    "ADP_INSECURE_LOOPBACK_HTTP",
+                    flags.insecure_loopback_http,
+                    file.insecure_loopback_http,
+                )?
+                .unwrap_or(false),
+            log_format: r
+                .pick("ADP_LOG_FORMAT", flags.log_format, file.log_format)?
+                .unwrap_or_default(),
+            data_dir,
+        })
+    }
+
+    /// The redirect URI admins register with every upstream provider.
+    pub fn callback_url(&self) -> String {
+        format!(
+            "{}/oauth/v1/callback",
+            self.public_url.as_str().trim_end_matches('/')
+        )
+    }
+}
+
+struct Resolver<'a> {
+    env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl Resolver<'_> {
+    /// Flag, then environment, then file.
+    fn pick<T: FromStr>(
+        &self,
+        name: &'static str,
+        flag: Option<T>,
+        file: Option<T>,
+    ) -> Result<Option<T>, ConfigError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        if flag.is_some() {
+            return Ok(flag);
+        }
+        if let Some(value) = (self.env)(name).filter(|v| !v.is_empty()) {
+            return value
+                .parse()
+                .map(Some)
+                .map_err(|e: T::Err| ConfigError::Env {
+                    name,
+                    value,
+                    message: e.to_string(),
+                });
+        }
+        Ok(file)
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
+        path: path.into(),
+        source,
+    })?;
+    if text.trim().is_empty() {
+        return Ok(FileSettings::default());
+    }
+    serde_norway::from_str(&text).map_err(|e| ConfigError::ParseFile {
+        path: path.into(),
+        message: e.to_string(),
+    })
+}
+
+fn sqlite_url(path: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", path.display())
+}

@@ -1,0 +1,91 @@
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashMap;
+
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let map: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    move |key| map.get(key).cloned()
+}
+
+#[test]
+fn defaults_match_the_operating_contract() {
+    let settings = Settings::resolve(&Flags::default(), &env(&[])).unwrap();
+    assert_eq!(settings.grpc_addr.to_string(), "127.0.0.1:7400");
+    assert_eq!(settings.http_addr.to_string(), "127.0.0.1:7401");
+    assert_eq!(settings.public_url.as_str(), "http://127.0.0.1:7401/");
+    assert_eq!(
+        settings.callback_url(),
+        "http://127.0.0.1:7401/oauth/v1/callback"
+    );
+    assert_eq!(settings.database_url, "sqlite://./adp-data/adp.db?mode=rwc");
+    assert_eq!(settings.permissions_claim, "permissions");
+    assert_eq!(
+        settings.jwt_keys,
+        JwtKeys::GeneratedDevSecret("./adp-data/dev-jwt-secret".into())
+    );
+    assert!(!settings.insecure_loopback_http);
+}
+
+#[test]
+fn flags_beat_env_beat_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("adp.yaml");
+    std::fs::write(
+        &file,
+        "grpc_addr: 127.0.0.1:1001\nhttp_addr: 127.0.0.1:2001\ndata_dir: /from/file\n",
+    )
+    .unwrap();
+    let flags = Flags {
+        config: Some(file),
+        grpc_addr: Some("127.0.0.1:1003".parse().unwrap()),
+        ..Flags::default()
+    };
+    let settings = Settings::resolve(
+        &flags,
+        &env(&[
+            ("ADP_GRPC_ADDR", "127.0.0.1:1002"),
+            ("ADP_HTTP_ADDR", "127.0.0.1:2002"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(settings.grpc_addr.to_string(), "127.0.0.1:1003");
+    assert_eq!(settings.http_addr.to_string(), "127.0.0.1:2002");
+    assert_eq!(settings.data_dir, PathBuf::from("/from/file"));
+}
+
+#[test]
+fn unknown_file_keys_and_bad_env_values_are_errors_that_name_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("adp.yaml");
+    std::fs::write(&file, "grpc_adr: 127.0.0.1:1\n").unwrap();
+    let flags = Flags {
+        config: Some(file),
+        ..Flags::default()
+    };
+    let error = Settings::resolve(&flags, &env(&[]))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("grpc_adr"), "{error}");
+
+    let error = Settings::resolve(&Flags::default(), &env(&[("ADP_GRPC_ADDR", "nope")]))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("ADP_GRPC_ADDR"), "{error}");
+}
+
+#[test]
+fn only_one_jwt_key_source() {
+    let both = env(&[
+        ("ADP_JWKS_URL", "https://idp.example.com/jwks"),
+        ("ADP_JWT_HS256_SECRET_FILE", "/s"),
+    ]);
+    assert!(matches!(
+        Settings::resolve(&Flags::default(), &both),
+        Err(ConfigError::TwoKeySources)
+    ));
+}

@@ -1,0 +1,222 @@
+use adp_api::v1 as pb;
+use adp_api::v1::o_auth_provider_service_server::OAuthProviderService;
+use adp_core::error::FieldViolation;
+use adp_core::fieldmask::apply_update_mask;
+use adp_core::listing::ListQuery;
+use adp_core::provider::OAuthProvider;
+use adp_core::resource::{check_etag, parse_etag};
+use adp_core::{ApiError, Code};
+use adp_store::StoreError;
+use tonic::{Request, Response};
+
+use super::{RpcResult, require_name, required};
+use crate::errors::store_error;
+use crate::state::SharedState;
+
+const ORDER_FIELDS: &[&str] = &["name", "display_name", "create_time", "update_time"];
+
+#[derive(Debug)]
+pub struct ProviderService {
+    pub state: SharedState,
+}
+
+impl ProviderService {
+    /// Checks that need configuration or other rows: endpoint schemes and the secret.
+    async fn check(&self, provider: &OAuthProvider) -> Result<(), ApiError> {
+        let mut violations = Vec::new();
+        for (field, url) in provider.endpoints() {
+            if url.is_empty() {
+                continue;
+            }
+            if let Err(problem) = self.state.endpoint_policy.check(url) {
+                violations.push(FieldViolation::new(
+                    format!("oauth_provider.{field}"),
+                    "oauth_provider.endpoint_requires_https",
+                    problem.to_string(),
+                ));
+            }
+        }
+        if !violations.is_empty() {
+            return Err(ApiError::invalid(violations));
+        }
+        if !provider.client_secret_ref.is_empty() {
+            secret_must_exist(&self.state, &provider.client_secret_ref).await?;
+        }
+        Ok(())
+    }
+}
+
+pub(crate) async fn secret_must_exist(state: &SharedState, name: &str) -> Result<(), ApiError> {
+    match state.secrets_get(name).await {
+        Ok(()) => Ok(()),
+        Err(StoreError::NotFound { .. }) => Err(ApiError::new(
+            Code::FailedPrecondition,
+            format!("secret {name:?} not found; create it with SecretService.CreateSecret first"),
+        )
+        .with_reason("SECRET_NOT_FOUND")
+        .with_metadata("secretName", name)),
+        Err(other) => Err(store_error(other)),
+    }
+}
+
+#[tonic::async_trait]
+impl OAuthProviderService for ProviderService {
+    async fn create_o_auth_provider(
+        &self,
+        request: Request<pb::CreateOAuthProviderRequest>,
+    ) -> RpcResult<pb::CreateOAuthProviderResponse> {
+        self.state
+            .auth
+            .authorize(&request, "oauthprovider_create")
+            .await?;
+        let request = request.into_inner();
+        self.state.validator.validate(&request)?;
+        let provider = OAuthProvider::from(required(request.oauth_provider, "oauth_provider")?);
+        self.check(&provider).await?;
+        if request.validate_only {
+            return Ok(Response::new(pb::CreateOAuthProviderResponse {
+                oauth_provider: Some((&provider).into()),
+            }));
+        }
+        let stored = self
+            .state
+            .store
+            .providers()
+            .create(&provider)
+            .await
+            .map_err(store_error)?;
+        tracing::info!(provider = %provider.name, "oauth provider created");
+        Ok(Response::new(pb::CreateOAuthProviderResponse {
+            oauth_provider: Some((&stored).into()),
+        }))
+    }
+
+    async fn get_o_auth_provider(
+        &self,
+        request: Request<pb::GetOAuthProviderRequest>,
+    ) -> RpcResult<pb::GetOAuthProviderResponse> {
+        self.state
+            .auth
+            .authorize(&request, "oauthprovider_get")
+            .await?;
+        let request = request.into_inner();
+        self.state.validator.validate(&request)?;
+        let stored = self
+            .state
+            .store
+            .providers()
+            .get(&request.name)
+            .await
+            .map_err(store_error)?;
+        Ok(Response::new(pb::GetOAuthProviderResponse {
+            oauth_provider: Some((&stored).into()),
+        }))
+    }
+
+    async fn list_o_auth_providers(
+        &self,
+        request: Request<pb::ListOAuthProvidersRequest>,
+    ) -> RpcResult<pb::ListOAuthProvidersResponse> {
+        self.state
+            .auth
+            .authorize(&request, "oauthprovider_list")
+            .await?;
+        let request = request.into_inner();
+        self.state.validator.validate(&request)?;
+        let query = ListQuery::parse(
+            request.page_size,
+            &request.page_token,
+            &request.name_contains,
+            &request.order_by,
+            ORDER_FIELDS,
+        )?;
+        let page = self
+            .state
+            .store
+            .providers()
+            .list(&query)
+            .await
+            .map_err(store_error)?;
+        Ok(Response::new(pb::ListOAuthProvidersResponse {
+            next_page_token: query.next_page_token(page.items.len(), page.total),
+            oauth_providers: page.items.iter().map(Into::into).collect(),
+            total_size: i32::try_from(page.total).unwrap_or(i32::MAX),
+            callback_url: self.state.callback_url.clone(),
+        }))
+    }
+
+    async fn update_o_auth_provider(
+        &self,
+        request: Request<pb::UpdateOAuthProviderRequest>,
+    ) -> RpcResult<pb::UpdateOAuthProviderResponse> {
+        self.state
+            .auth
+            .authorize(&request, "oauthprovider_update")
+            .await?;
+        let request = request.into_inner();
+        let patch = required(request.oauth_provider, "oauth_provider")?;
+        require_name(&patch.name, "oauth_provider.name")?;
+        let expected = parse_etag(&patch.etag)?;
+        let stored = self
+            .state
+            .store
+            .providers()
+            .get(&patch.name)
+            .await
+            .map_err(store_error)?;
+        check_etag("oauth provider", &patch.name, expected, &stored.meta)?;
+        let paths = request.update_mask.map(|m| m.paths).unwrap_or_default();
+        let merged = apply_update_mask(
+            &pb::OAuthProvider::from(&stored.spec),
+            &patch,
+            &paths,
+            "update_mask",
+        )?;
+        self.state
+            .validator
+            .validate_as("oauth_provider", &merged)?;
+        let provider = OAuthProvider::from(merged);
+        self.check(&provider).await?;
+        if request.validate_only {
+            let preview = adp_core::resource::Stored {
+                spec: provider,
+                meta: stored.meta,
+            };
+            return Ok(Response::new(pb::UpdateOAuthProviderResponse {
+                oauth_provider: Some((&preview).into()),
+            }));
+        }
+        let updated = self
+            .state
+            .store
+            .providers()
+            .update(&provider, &stored.meta)
+            .await
+            .map_err(store_error)?;
+        tracing::info!(provider = %provider.name, version = updated.meta.version, "oauth provider updated");
+        Ok(Response::new(pb::UpdateOAuthProviderResponse {
+            oauth_provider: Some((&updated).into()),
+        }))
+    }
+
+    async fn delete_o_auth_provider(
+        &self,
+        request: Request<pb::DeleteOAuthProviderRequest>,
+    ) -> RpcResult<pb::DeleteOAuthProviderResponse> {
+        self.state
+            .auth
+            .authorize(&request, "oauthprovider_delete")
+            .await?;
+        let request = request.into_inner();
+        self.state.validator.validate(&request)?;
+        let expected = parse_etag(&request.etag)?;
+        self.state
+            .store
+            .providers()
+            .delete(&request.name, expected)
+            .await
+            .map_err(store_error)?;
+        tracing::info!(provider = %request.name, "oauth provider deleted");
+        Ok(Response::new(pb::DeleteOAuthProviderResponse {}))
+    }
+}

@@ -1,0 +1,30 @@
+//! What every service shares.
+
+use std::sync::Arc;
+
+use adp_core::validation::RequestValidator;
+use adp_oauth::EndpointPolicy;
+use adp_store::Store;
+use adp_vault::Vault;
+
+use crate::auth::Authenticator;
+
+#[derive(Debug)]
+pub struct State {
+    pub store: Store,
+    pub vault: Arc<Vault>,
+    pub auth: Authenticator,
+    pub validator: RequestValidator,
+    pub endpoint_policy: EndpointPolicy,
+    /// `{public_url}/oauth/v1/callback`
+    pub callback_url: String,
+}
+
+pub type SharedState = Arc<State>;
+
+impl State {
+    /// Whether a secret exists, without touching its value.
+    pub async fn secrets_get(&self, name: &str) -> Result<(), adp_store::StoreError> {
+        self.store.secrets().get(name).await.map(|_| ())
+    }
+}
