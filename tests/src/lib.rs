@@ -76,15 +76,13 @@ impl ControlPlaneProcess {
             let mut lines = BufReader::new(stderr).lines();
             let mut ready = Some(ready_tx);
             while let Ok(Some(line)) = lines.next_line().await {
-                if let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) {
-                    if event["message"] == "control plane serving" {
-                        if let Some(tx) = ready.take() {
-                            let _ = tx.send((
-                                event["grpc_addr"].as_str().unwrap().to_owned(),
-                                event["http_addr"].as_str().unwrap().to_owned(),
-                            ));
-                        }
-                    }
+                if let Ok(event) = serde_json::from_str::<serde_json::Value>(&line)
+                    && event["message"] == "control plane serving"
+                    && let Some(tx) = ready.take()
+                {
+                    let grpc = event["grpc_addr"].as_str().unwrap_or_default().to_owned();
+                    let http = event["http_addr"].as_str().unwrap_or_default().to_owned();
+                    let _ = tx.send((grpc, http));
                 }
                 let _ = log_tx.send(line);
             }

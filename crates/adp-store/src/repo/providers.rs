@@ -123,18 +123,17 @@ impl ProviderRepo<'_> {
         if let Some(version) = expected_version {
             delete = delete.filter(row::Column::Version.eq(version));
         }
-        let result =
-            delete.exec(&self.store.writer).await.map_err(|e| {
-                match StoreError::from_write(KIND, name, e) {
-                    // a server was bound to the provider between the check and the delete
-                    StoreError::MissingReference => StoreError::StillReferenced {
-                        kind: KIND,
-                        name: name.to_owned(),
-                        referenced_by: Vec::new(),
-                    },
-                    other => other,
-                }
-            })?;
+        let result = delete.exec(&self.store.writer).await.map_err(|e| {
+            match StoreError::from_write(KIND, name, e) {
+                // a server was bound to the provider between the check and the delete
+                StoreError::MissingReference => StoreError::StillReferenced {
+                    kind: KIND,
+                    name: name.to_owned(),
+                    referenced_by: Vec::new(),
+                },
+                other => other,
+            }
+        })?;
         if result.rows_affected == 0 {
             self.get(name).await?;
             return Err(StoreError::VersionConflict {
