@@ -137,3 +137,16 @@ fn provider_rules_fire_with_their_ids() {
         "{rules:?}"
     );
 }
+
+#[test]
+fn a_minimal_browser_consent_provider_is_valid() {
+    let provider = pb::OAuthProvider {
+        name: "github".into(),
+        authorize_url: "https://github.com/login/oauth/authorize".into(),
+        token_url: "https://github.com/login/oauth/access_token".into(),
+        client_secret_ref: "GITHUB_CLIENT_SECRET".into(),
+        ..Default::default()
+    };
+    let found = violations(RequestValidator::new().validate(&provider));
+    assert!(found.is_empty(), "{found:?}");
+}
