@@ -189,6 +189,11 @@ async fn serve_grpc(
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let (health, health_service) = tonic_health::server::health_reporter();
+    tokio::spawn(watch_database_health(
+        state.clone(),
+        health.clone(),
+        shutdown.clone(),
+    ));
     health
         .set_serving::<OAuthProviderServiceServer<ProviderService>>()
         .await;
@@ -245,6 +250,33 @@ async fn serve_grpc(
         })
         .await?;
     Ok(())
+}
+
+/// Keeps the overall gRPC health status ("") in step with the database, so load
+/// balancers stop sending traffic to a replica that cannot reach it.
+async fn watch_database_health(
+    state: SharedState,
+    health: tonic_health::server::HealthReporter,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut serving = true;
+    loop {
+        let healthy = state.store.ping().await.is_ok();
+        if healthy != serving {
+            serving = healthy;
+            let status = if healthy {
+                tonic_health::ServingStatus::Serving
+            } else {
+                tonic_health::ServingStatus::NotServing
+            };
+            tracing::warn!(healthy, "database health changed");
+            health.set_service_status("", status).await;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+    }
 }
 
 async fn serve_http(

@@ -17,11 +17,19 @@ pub enum InjectionError {
 
 /// The header to send upstream. The value is marked sensitive so HTTP stacks
 /// that honour the flag (hyper's HPACK, our logging) never index or print it.
-pub fn header_for(injection: &TokenInjection, token: &SecretString) -> Result<(HeaderName, HeaderValue), InjectionError> {
+pub fn header_for(
+    injection: &TokenInjection,
+    token: &SecretString,
+) -> Result<(HeaderName, HeaderValue), InjectionError> {
     let name_text = injection.effective_header_name();
-    let name = HeaderName::from_bytes(name_text.as_bytes()).map_err(|_| InjectionError::BadHeaderName(name_text.to_owned()))?;
-    let mut value = HeaderValue::from_str(&format!("{}{}", injection.effective_prefix(), token.expose_secret()))
-        .map_err(|_| InjectionError::BadTokenCharacters)?;
+    let name = HeaderName::from_bytes(name_text.as_bytes())
+        .map_err(|_| InjectionError::BadHeaderName(name_text.to_owned()))?;
+    let mut value = HeaderValue::from_str(&format!(
+        "{}{}",
+        injection.effective_prefix(),
+        token.expose_secret()
+    ))
+    .map_err(|_| InjectionError::BadTokenCharacters)?;
     value.set_sensitive(true);
     Ok((name, value))
 }
@@ -45,7 +53,10 @@ mod tests {
 
     #[test]
     fn custom_header_and_explicitly_empty_prefix_send_the_bare_token() {
-        let injection = TokenInjection { header_name: "X-Api-Key".into(), header_prefix: Some(String::new()) };
+        let injection = TokenInjection {
+            header_name: "X-Api-Key".into(),
+            header_prefix: Some(String::new()),
+        };
         let (name, value) = header_for(&injection, &token("abc")).unwrap();
         assert_eq!(name, "x-api-key");
         assert_eq!(value, "abc");

@@ -6,7 +6,7 @@ use std::str::FromStr;
 use adp_core::listing::{Direction, ListQuery};
 use adp_core::resource::Meta;
 use chrono::{DateTime, SubsecRound, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, SimpleExpr};
 use sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, Order, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect,
@@ -62,10 +62,6 @@ where
     E::Column: FromStr + ColumnTrait,
     E::Model: Sync,
 {
-    let column = |field: &str| {
-        E::Column::from_str(field)
-            .map_err(|_| StoreError::Database(sea_orm::DbErr::Custom(format!("no column {field}"))))
-    };
     let mut select = E::find();
     if let Some(needle) = &query.name_contains {
         let escaped = needle
@@ -73,7 +69,7 @@ where
             .replace('%', "\\%")
             .replace('_', "\\_");
         select = select.filter(
-            Expr::expr(Func::lower(Expr::col(column("name")?)))
+            Expr::expr(Func::lower(Expr::col(column::<E>("name")?)))
                 .like(LikeExpr::new(format!("%{escaped}%")).escape('\\')),
         );
     }
@@ -83,7 +79,7 @@ where
             Direction::Asc => Order::Asc,
             Direction::Desc => Order::Desc,
         };
-        select = select.order_by(column(field)?, order);
+        select = select.order_by(column::<E>(field)?, order);
     }
     let items = select
         .offset(query.offset)
@@ -115,4 +111,125 @@ pub(crate) fn encode<T: serde::Serialize>(
         name: name.to_owned(),
         source,
     })
+}
+
+fn column<E: EntityTrait>(field: &str) -> Result<E::Column, StoreError>
+where
+    E::Column: FromStr,
+{
+    E::Column::from_str(field)
+        .map_err(|_| StoreError::Database(sea_orm::DbErr::Custom(format!("no column {field}"))))
+}
+
+/// Sets `columns` (plus `update_time` and `version` from `next`) on the row named
+/// `name` only if it is still at `current_version`: the compare-and-swap every
+/// update goes through.
+pub(crate) async fn update_versioned<E>(
+    db: &DatabaseConnection,
+    kind: &'static str,
+    name: &str,
+    current_version: i64,
+    next: &Meta,
+    columns: Vec<(&str, SimpleExpr)>,
+) -> Result<(), StoreError>
+where
+    E: EntityTrait,
+    E::Column: FromStr + ColumnTrait,
+    E::Model: Sync,
+{
+    let mut update = E::update_many()
+        .col_expr(column::<E>("update_time")?, Expr::value(next.update_time))
+        .col_expr(column::<E>("version")?, Expr::value(next.version));
+    for (field, value) in columns {
+        update = update.col_expr(column::<E>(field)?, value);
+    }
+    let result = update
+        .filter(column::<E>("name")?.eq(name))
+        .filter(column::<E>("version")?.eq(current_version))
+        .exec(db)
+        .await
+        .map_err(|e| StoreError::from_write(kind, name, e))?;
+    if result.rows_affected == 0 {
+        return Err(missing_or_moved::<E>(db, kind, name).await);
+    }
+    Ok(())
+}
+
+/// Deletes the row named `name`, only at `expected_version` when one is given.
+pub(crate) async fn delete_versioned<E>(
+    db: &DatabaseConnection,
+    kind: &'static str,
+    name: &str,
+    expected_version: Option<i64>,
+) -> Result<(), StoreError>
+where
+    E: EntityTrait,
+    E::Column: FromStr + ColumnTrait,
+    E::Model: Sync,
+{
+    let mut delete = E::delete_many().filter(column::<E>("name")?.eq(name));
+    if let Some(version) = expected_version {
+        delete = delete.filter(column::<E>("version")?.eq(version));
+    }
+    let result =
+        delete
+            .exec(db)
+            .await
+            .map_err(|e| match StoreError::from_write(kind, name, e) {
+                // something started referring to the row between the caller's check and the delete
+                StoreError::MissingReference => StoreError::StillReferenced {
+                    kind,
+                    name: name.to_owned(),
+                    referenced_by: Vec::new(),
+                },
+                other => other,
+            })?;
+    if result.rows_affected == 0 {
+        return Err(missing_or_moved::<E>(db, kind, name).await);
+    }
+    Ok(())
+}
+
+/// Why a versioned write touched no row: the row is gone, or its version moved.
+async fn missing_or_moved<E>(db: &DatabaseConnection, kind: &'static str, name: &str) -> StoreError
+where
+    E: EntityTrait,
+    E::Column: FromStr + ColumnTrait,
+    E::Model: Sync,
+{
+    let exists = match column::<E>("name") {
+        Ok(name_column) => E::find().filter(name_column.eq(name)).count(db).await,
+        Err(error) => return error,
+    };
+    match exists {
+        Ok(0) => StoreError::NotFound {
+            kind,
+            name: name.to_owned(),
+        },
+        Ok(_) => StoreError::VersionConflict {
+            kind,
+            name: name.to_owned(),
+        },
+        Err(error) => StoreError::Database(error),
+    }
+}
+
+/// Names of rows of `E` whose `column` equals `value`, at most 20, for "still used by" errors.
+pub(crate) async fn names_where<E>(
+    db: &DatabaseConnection,
+    field: &str,
+    value: &str,
+) -> Result<Vec<String>, StoreError>
+where
+    E: EntityTrait,
+    E::Column: FromStr + ColumnTrait,
+{
+    Ok(E::find()
+        .select_only()
+        .column(column::<E>("name")?)
+        .filter(column::<E>(field)?.eq(value))
+        .limit(20)
+        .into_tuple::<String>()
+        .all(db)
+        .await?)
 }

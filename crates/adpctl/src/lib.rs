@@ -11,7 +11,11 @@ pub mod token;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "adpctl", version, about = "Command line for ADP admins and users")]
+#[command(
+    name = "adpctl",
+    version,
+    about = "Command line for ADP admins and users"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,

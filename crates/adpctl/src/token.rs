@@ -10,7 +10,9 @@ use clap::{Args, Subcommand};
 #[derive(Subcommand, Debug)]
 pub enum TokenCommand {
     /// Mint a development JWT (NOT FOR PRODUCTION)
-    #[command(after_help = "Example:\n  adpctl token mint --secret-file adp-data/dev-jwt-secret --subject alice --permissions '*' > token\n  buf curl -H \"Authorization: Bearer $(cat token)\" …")]
+    #[command(
+        after_help = "Example:\n  adpctl token mint --secret-file adp-data/dev-jwt-secret --subject alice --permissions '*' > token\n  buf curl -H \"Authorization: Bearer $(cat token)\" …"
+    )]
     Mint(MintArgs),
 }
 
@@ -44,7 +46,9 @@ pub fn run(command: TokenCommand) -> anyhow::Result<()> {
     match command {
         TokenCommand::Mint(args) => {
             println!("{}", mint(&args)?);
-            eprintln!("adpctl: development token minted; do not use HS256 development secrets in production");
+            eprintln!(
+                "adpctl: development token minted; do not use HS256 development secrets in production"
+            );
             Ok(())
         }
     }
@@ -54,9 +58,18 @@ pub fn mint(args: &MintArgs) -> anyhow::Result<String> {
     let secret = std::fs::read(&args.secret_file)
         .with_context(|| format!("cannot read secret file {}", args.secret_file.display()))?;
     let secret = trim_trailing_newline(&secret);
-    anyhow::ensure!(!secret.is_empty(), "secret file {} is empty", args.secret_file.display());
+    anyhow::ensure!(
+        !secret.is_empty(),
+        "secret file {} is empty",
+        args.secret_file.display()
+    );
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
-    let permissions: Vec<&str> = args.permissions.iter().map(String::as_str).filter(|p| !p.is_empty()).collect();
+    let permissions: Vec<&str> = args
+        .permissions
+        .iter()
+        .map(String::as_str)
+        .filter(|p| !p.is_empty())
+        .collect();
     let mut claims = serde_json::json!({
         "iss": args.issuer,
         "sub": args.subject,
@@ -102,7 +115,10 @@ mod tests {
             ttl: 60,
         };
         let token = mint(&args).unwrap();
-        let verifier = Verifier::new(VerifierConfig::new(KeySource::hs256_from_file(&file).unwrap())).unwrap();
+        let verifier = Verifier::new(VerifierConfig::new(
+            KeySource::hs256_from_file(&file).unwrap(),
+        ))
+        .unwrap();
         let identity = verifier.verify(&token).await.unwrap();
         assert_eq!(identity.subject, "alice");
         assert!(identity.has_permission("secret_list"));

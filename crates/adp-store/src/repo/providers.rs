@@ -2,9 +2,12 @@ use adp_core::listing::ListQuery;
 use adp_core::provider::OAuthProvider;
 use adp_core::resource::{Meta, Stored};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ActiveValue::Set, EntityTrait};
 
-use super::{Page, decode, encode, list_rows, meta, next_meta, now};
+use super::{
+    Page, decode, delete_versioned, encode, list_rows, meta, names_where, next_meta, now,
+    update_versioned,
+};
 use crate::entity::{mcp_server, oauth_provider as row};
 use crate::{Store, StoreError};
 
@@ -68,30 +71,20 @@ impl ProviderRepo<'_> {
         current: &Meta,
     ) -> Result<Stored<OAuthProvider>, StoreError> {
         let next = next_meta(current);
-        let result = row::Entity::update_many()
-            .col_expr(
-                row::Column::DisplayName,
-                Expr::value(spec.display_name.clone()),
-            )
-            .col_expr(row::Column::ClientSecretRef, Expr::value(secret_ref(spec)))
-            .col_expr(
-                row::Column::Spec,
-                Expr::value(encode(KIND, &spec.name, spec)?),
-            )
-            .col_expr(row::Column::UpdateTime, Expr::value(next.update_time))
-            .col_expr(row::Column::Version, Expr::value(next.version))
-            .filter(row::Column::Name.eq(spec.name.clone()))
-            .filter(row::Column::Version.eq(current.version))
-            .exec(&self.store.writer)
-            .await
-            .map_err(|e| StoreError::from_write(KIND, &spec.name, e))?;
-        if result.rows_affected == 0 {
-            self.get(&spec.name).await?;
-            return Err(StoreError::VersionConflict {
-                kind: KIND,
-                name: spec.name.clone(),
-            });
-        }
+        let columns = vec![
+            ("display_name", Expr::value(spec.display_name.clone())),
+            ("client_secret_ref", Expr::value(secret_ref(spec))),
+            ("spec", Expr::value(encode(KIND, &spec.name, spec)?)),
+        ];
+        update_versioned::<row::Entity>(
+            &self.store.writer,
+            KIND,
+            &spec.name,
+            current.version,
+            &next,
+            columns,
+        )
+        .await?;
         Ok(Stored {
             spec: spec.clone(),
             meta: next,
@@ -104,14 +97,8 @@ impl ProviderRepo<'_> {
         name: &str,
         expected_version: Option<i64>,
     ) -> Result<(), StoreError> {
-        let users: Vec<String> = mcp_server::Entity::find()
-            .select_only()
-            .column(mcp_server::Column::Name)
-            .filter(mcp_server::Column::ProviderName.eq(name))
-            .limit(20)
-            .into_tuple()
-            .all(&self.store.reader)
-            .await?;
+        let users =
+            names_where::<mcp_server::Entity>(&self.store.reader, "provider_name", name).await?;
         if !users.is_empty() {
             return Err(StoreError::StillReferenced {
                 kind: KIND,
@@ -119,29 +106,7 @@ impl ProviderRepo<'_> {
                 referenced_by: users,
             });
         }
-        let mut delete = row::Entity::delete_many().filter(row::Column::Name.eq(name));
-        if let Some(version) = expected_version {
-            delete = delete.filter(row::Column::Version.eq(version));
-        }
-        let result = delete.exec(&self.store.writer).await.map_err(|e| {
-            match StoreError::from_write(KIND, name, e) {
-                // a server was bound to the provider between the check and the delete
-                StoreError::MissingReference => StoreError::StillReferenced {
-                    kind: KIND,
-                    name: name.to_owned(),
-                    referenced_by: Vec::new(),
-                },
-                other => other,
-            }
-        })?;
-        if result.rows_affected == 0 {
-            self.get(name).await?;
-            return Err(StoreError::VersionConflict {
-                kind: KIND,
-                name: name.to_owned(),
-            });
-        }
-        Ok(())
+        delete_versioned::<row::Entity>(&self.store.writer, KIND, name, expected_version).await
     }
 }
 

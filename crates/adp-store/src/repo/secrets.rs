@@ -1,9 +1,11 @@
 use adp_core::listing::ListQuery;
 use adp_core::resource::{Meta, Stored};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ActiveValue::Set, EntityTrait, QuerySelect};
 
-use super::{Page, list_rows, meta, next_meta, now};
+use super::{
+    Page, delete_versioned, list_rows, meta, names_where, next_meta, now, update_versioned,
+};
 use crate::entity::{mcp_server, oauth_provider, secret as row};
 use crate::{Store, StoreError};
 
@@ -101,21 +103,16 @@ impl SecretRepo<'_> {
         current: &Meta,
     ) -> Result<Stored<SecretName>, StoreError> {
         let next = next_meta(current);
-        let result = row::Entity::update_many()
-            .col_expr(row::Column::SealedValue, Expr::value(sealed_value))
-            .col_expr(row::Column::UpdateTime, Expr::value(next.update_time))
-            .col_expr(row::Column::Version, Expr::value(next.version))
-            .filter(row::Column::Name.eq(name))
-            .filter(row::Column::Version.eq(current.version))
-            .exec(&self.store.writer)
-            .await?;
-        if result.rows_affected == 0 {
-            self.get(name).await?;
-            return Err(StoreError::VersionConflict {
-                kind: KIND,
-                name: name.to_owned(),
-            });
-        }
+        let columns = vec![("sealed_value", Expr::value(sealed_value))];
+        update_versioned::<row::Entity>(
+            &self.store.writer,
+            KIND,
+            name,
+            current.version,
+            &next,
+            columns,
+        )
+        .await?;
         Ok(Stored {
             spec: name.to_owned(),
             meta: next,
@@ -128,26 +125,16 @@ impl SecretRepo<'_> {
         name: &str,
         expected_version: Option<i64>,
     ) -> Result<(), StoreError> {
-        let mut users: Vec<String> = oauth_provider::Entity::find()
-            .select_only()
-            .column(oauth_provider::Column::Name)
-            .filter(oauth_provider::Column::ClientSecretRef.eq(name))
-            .limit(20)
-            .into_tuple::<String>()
-            .all(&self.store.reader)
-            .await?
+        let providers =
+            names_where::<oauth_provider::Entity>(&self.store.reader, "client_secret_ref", name)
+                .await?;
+        let servers =
+            names_where::<mcp_server::Entity>(&self.store.reader, "secret_ref", name).await?;
+        let users: Vec<String> = providers
             .into_iter()
             .map(|n| format!("oauth provider {n}"))
+            .chain(servers.into_iter().map(|n| format!("mcp server {n}")))
             .collect();
-        let servers: Vec<String> = mcp_server::Entity::find()
-            .select_only()
-            .column(mcp_server::Column::Name)
-            .filter(mcp_server::Column::SecretRef.eq(name))
-            .limit(20)
-            .into_tuple()
-            .all(&self.store.reader)
-            .await?;
-        users.extend(servers.into_iter().map(|n| format!("mcp server {n}")));
         if !users.is_empty() {
             return Err(StoreError::StillReferenced {
                 kind: KIND,
@@ -155,28 +142,6 @@ impl SecretRepo<'_> {
                 referenced_by: users,
             });
         }
-        let mut delete = row::Entity::delete_many().filter(row::Column::Name.eq(name));
-        if let Some(version) = expected_version {
-            delete = delete.filter(row::Column::Version.eq(version));
-        }
-        let result =
-            delete.exec(&self.store.writer).await.map_err(|e| {
-                match StoreError::from_write(KIND, name, e) {
-                    StoreError::MissingReference => StoreError::StillReferenced {
-                        kind: KIND,
-                        name: name.to_owned(),
-                        referenced_by: Vec::new(),
-                    },
-                    other => other,
-                }
-            })?;
-        if result.rows_affected == 0 {
-            self.get(name).await?;
-            return Err(StoreError::VersionConflict {
-                kind: KIND,
-                name: name.to_owned(),
-            });
-        }
-        Ok(())
+        delete_versioned::<row::Entity>(&self.store.writer, KIND, name, expected_version).await
     }
 }

@@ -2,9 +2,11 @@ use adp_core::listing::ListQuery;
 use adp_core::resource::{Meta, Stored};
 use adp_core::server::{Auth, McpServer};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ActiveValue::Set, EntityTrait};
 
-use super::{Page, decode, encode, list_rows, meta, next_meta, now};
+use super::{
+    Page, decode, delete_versioned, encode, list_rows, meta, next_meta, now, update_versioned,
+};
 use crate::entity::mcp_server as row;
 use crate::{Store, StoreError};
 
@@ -70,34 +72,24 @@ impl ServerRepo<'_> {
         current: &Meta,
     ) -> Result<Stored<McpServer>, StoreError> {
         let next = next_meta(current);
-        let result = row::Entity::update_many()
-            .col_expr(
-                row::Column::Description,
-                Expr::value(spec.description.clone()),
-            )
-            .col_expr(
-                row::Column::ProviderName,
+        let columns = vec![
+            ("description", Expr::value(spec.description.clone())),
+            (
+                "provider_name",
                 Expr::value(spec.auth.provider_name().map(str::to_owned)),
-            )
-            .col_expr(row::Column::SecretRef, Expr::value(secret_ref(spec)))
-            .col_expr(
-                row::Column::Spec,
-                Expr::value(encode(KIND, &spec.name, spec)?),
-            )
-            .col_expr(row::Column::UpdateTime, Expr::value(next.update_time))
-            .col_expr(row::Column::Version, Expr::value(next.version))
-            .filter(row::Column::Name.eq(spec.name.clone()))
-            .filter(row::Column::Version.eq(current.version))
-            .exec(&self.store.writer)
-            .await
-            .map_err(|e| StoreError::from_write(KIND, &spec.name, e))?;
-        if result.rows_affected == 0 {
-            self.get(&spec.name).await?;
-            return Err(StoreError::VersionConflict {
-                kind: KIND,
-                name: spec.name.clone(),
-            });
-        }
+            ),
+            ("secret_ref", Expr::value(secret_ref(spec))),
+            ("spec", Expr::value(encode(KIND, &spec.name, spec)?)),
+        ];
+        update_versioned::<row::Entity>(
+            &self.store.writer,
+            KIND,
+            &spec.name,
+            current.version,
+            &next,
+            columns,
+        )
+        .await?;
         Ok(Stored {
             spec: spec.clone(),
             meta: next,
@@ -109,19 +101,7 @@ impl ServerRepo<'_> {
         name: &str,
         expected_version: Option<i64>,
     ) -> Result<(), StoreError> {
-        let mut delete = row::Entity::delete_many().filter(row::Column::Name.eq(name));
-        if let Some(version) = expected_version {
-            delete = delete.filter(row::Column::Version.eq(version));
-        }
-        let result = delete.exec(&self.store.writer).await?;
-        if result.rows_affected == 0 {
-            self.get(name).await?;
-            return Err(StoreError::VersionConflict {
-                kind: KIND,
-                name: name.to_owned(),
-            });
-        }
-        Ok(())
+        delete_versioned::<row::Entity>(&self.store.writer, KIND, name, expected_version).await
     }
 }
 
