@@ -2,7 +2,9 @@
 //! loopback sockets, SQLite by default and PostgreSQL when ADP_TEST_DATABASE_URL is set.
 #![allow(clippy::unwrap_used)]
 
+#[path = "admin_api/scenarios.rs"]
 mod scenarios;
+#[path = "admin_api/support.rs"]
 mod support;
 
 use adp_e2e::ControlPlaneProcess;
@@ -102,6 +104,20 @@ async fn postgres_replicas_share_one_database() {
     assert!(b.stop().await.success());
 }
 
+/// The redirect URI admins register must name the port the HTTP listener really got.
+#[tokio::test]
+async fn callback_url_names_the_bound_port() {
+    let cp = ControlPlaneProcess::start().await;
+    let api = Api::admin(&cp).await;
+    let request = adp_e2e::authed(
+        adp_api::v1::ListOAuthProvidersRequest::default(),
+        &api.token,
+    );
+    let listed = api.providers().list_o_auth_providers(request).await;
+    let callback_url = listed.unwrap().into_inner().callback_url;
+    assert_eq!(callback_url, format!("{}/oauth/v1/callback", cp.http_url));
+}
+
 #[tokio::test]
 async fn reflection_lists_every_service() {
     use tokio_stream::StreamExt;
@@ -190,9 +206,13 @@ async fn health_over_grpc_and_http() {
 async fn sigterm_shuts_down_cleanly() {
     let cp = ControlPlaneProcess::start().await;
     let api = Api::admin(&cp).await;
-    api.create_server(remote("before-stop", "https://a.example.com/mcp", no_auth()))
-        .await
-        .unwrap();
+    api.create_server(remote(
+        "before-stop",
+        "https://a.example.com/mcp",
+        no_auth(),
+    ))
+    .await
+    .unwrap();
     let status = cp.stop().await;
     assert!(status.success(), "{status:?}");
 }

@@ -51,16 +51,6 @@ impl ControlPlane {
         let store = open_store(&settings).await?;
         let vault = open_vault(&settings.vault_key_file)?;
         let verifier = build_verifier(&settings)?;
-        let state: SharedState = Arc::new(State {
-            store,
-            vault: Arc::new(vault),
-            auth: Authenticator::new(verifier),
-            validator: RequestValidator::new(),
-            endpoint_policy: EndpointPolicy {
-                allow_insecure_loopback: settings.insecure_loopback_http,
-            },
-            callback_url: settings.callback_url(),
-        });
         if settings.insecure_loopback_http {
             tracing::warn!(
                 "insecure development mode: http:// provider endpoints on loopback hosts are accepted"
@@ -75,6 +65,16 @@ impl ControlPlane {
             .with_context(|| format!("cannot listen for HTTP on {}", settings.http_addr))?;
         let grpc_addr = grpc_listener.local_addr()?;
         let http_addr = http_listener.local_addr()?;
+        let state: SharedState = Arc::new(State {
+            store,
+            vault: Arc::new(vault),
+            auth: Authenticator::new(verifier),
+            validator: RequestValidator::new(),
+            endpoint_policy: EndpointPolicy {
+                allow_insecure_loopback: settings.insecure_loopback_http,
+            },
+            callback_url: settings.callback_url(http_addr),
+        });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
         tasks.spawn(serve_grpc(
@@ -83,7 +83,7 @@ impl ControlPlane {
             shutdown_rx.clone(),
         ));
         tasks.spawn(serve_http(state, http_listener, shutdown_rx));
-        tracing::info!(%grpc_addr, %http_addr, public_url = %settings.public_url, "control plane serving");
+        tracing::info!(%grpc_addr, %http_addr, public_url = %settings.public_url_for(http_addr), "control plane serving");
         Ok(ControlPlane {
             grpc_addr,
             http_addr,

@@ -117,7 +117,8 @@ pub enum JwtKeys {
 pub struct Settings {
     pub grpc_addr: SocketAddr,
     pub http_addr: SocketAddr,
-    pub public_url: Url,
+    /// `None`: derived from the HTTP listener's bound address (see [`Settings::public_url_for`]).
+    pub public_url: Option<Url>,
     pub data_dir: PathBuf,
     pub database_url: String,
     pub vault_key_file: PathBuf,
@@ -166,17 +167,7 @@ impl Settings {
         let http_addr = r
             .pick("ADP_HTTP_ADDR", flags.http_addr, file.http_addr)?
             .unwrap_or(([127, 0, 0, 1], 7401).into());
-        let public_url =
-            match r.pick("ADP_PUBLIC_URL", flags.public_url.clone(), file.public_url)? {
-                Some(url) => url,
-                None => {
-                    Url::parse(&format!("http://{http_addr}")).map_err(|e| ConfigError::Env {
-                        name: "ADP_HTTP_ADDR",
-                        value: http_addr.to_string(),
-                        message: e.to_string(),
-                    })?
-                }
-            };
+        let public_url = r.pick("ADP_PUBLIC_URL", flags.public_url.clone(), file.public_url)?;
         let data_dir = r
             .pick("ADP_DATA_DIR", flags.data_dir.clone(), file.data_dir)?
             .unwrap_or_else(|| "./adp-data".into());
@@ -245,12 +236,18 @@ impl Settings {
         })
     }
 
+    /// The base URL browsers reach, given the address the HTTP listener bound (which
+    /// differs from the configured one when that asks for port 0).
+    pub fn public_url_for(&self, bound_http_addr: std::net::SocketAddr) -> String {
+        match &self.public_url {
+            Some(url) => url.as_str().trim_end_matches('/').to_owned(),
+            None => format!("http://{bound_http_addr}"),
+        }
+    }
+
     /// The redirect URI admins register with every upstream provider.
-    pub fn callback_url(&self) -> String {
-        format!(
-            "{}/oauth/v1/callback",
-            self.public_url.as_str().trim_end_matches('/')
-        )
+    pub fn callback_url(&self, bound_http_addr: std::net::SocketAddr) -> String {
+        format!("{}/oauth/v1/callback", self.public_url_for(bound_http_addr))
     }
 }
 

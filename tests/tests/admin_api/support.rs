@@ -72,13 +72,19 @@ impl Api {
             oauth_provider: Some(provider),
             validate_only: false,
         };
-        let response = self.providers().create_o_auth_provider(self.req(request)).await?;
+        let response = self
+            .providers()
+            .create_o_auth_provider(self.req(request))
+            .await?;
         Ok(response.into_inner().oauth_provider.unwrap())
     }
 
     pub async fn get_provider(&self, name: &str) -> Result<OAuthProvider, Status> {
         let request = GetOAuthProviderRequest { name: name.into() };
-        let response = self.providers().get_o_auth_provider(self.req(request)).await?;
+        let response = self
+            .providers()
+            .get_o_auth_provider(self.req(request))
+            .await?;
         Ok(response.into_inner().oauth_provider.unwrap())
     }
 
@@ -92,7 +98,10 @@ impl Api {
             update_mask: Some(mask(paths)),
             validate_only: false,
         };
-        let response = self.providers().update_o_auth_provider(self.req(request)).await?;
+        let response = self
+            .providers()
+            .update_o_auth_provider(self.req(request))
+            .await?;
         Ok(response.into_inner().oauth_provider.unwrap())
     }
 
@@ -101,15 +110,21 @@ impl Api {
             name: name.into(),
             etag: etag.into(),
         };
-        self.providers().delete_o_auth_provider(self.req(request)).await?;
+        self.providers()
+            .delete_o_auth_provider(self.req(request))
+            .await?;
         Ok(())
     }
 
     /// A secret for the client secret, then a confidential provider that uses it.
     pub async fn setup_provider(&self, name: &str) -> OAuthProvider {
         let secret_ref = format!("{}_CLIENT_SECRET", name.to_uppercase().replace('-', "_"));
-        self.create_secret(&secret_ref, &secret_value()).await.unwrap();
-        self.create_provider(provider(name, &secret_ref)).await.unwrap()
+        self.create_secret(&secret_ref, &secret_value())
+            .await
+            .unwrap();
+        self.create_provider(provider(name, &secret_ref))
+            .await
+            .unwrap()
     }
 
     pub async fn create_server(&self, server: McpServer) -> Result<McpServer, Status> {

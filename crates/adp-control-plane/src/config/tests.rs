@@ -17,10 +17,16 @@ fn defaults_match_the_operating_contract() {
     let settings = Settings::resolve(&Flags::default(), &env(&[])).unwrap();
     assert_eq!(settings.grpc_addr.to_string(), "127.0.0.1:7400");
     assert_eq!(settings.http_addr.to_string(), "127.0.0.1:7401");
-    assert_eq!(settings.public_url.as_str(), "http://127.0.0.1:7401/");
+    assert_eq!(settings.public_url, None);
+    let bound = "127.0.0.1:7401".parse().unwrap();
     assert_eq!(
-        settings.callback_url(),
+        settings.callback_url(bound),
         "http://127.0.0.1:7401/oauth/v1/callback"
+    );
+    let on_port_zero = "127.0.0.1:40123".parse().unwrap();
+    assert_eq!(
+        settings.public_url_for(on_port_zero),
+        "http://127.0.0.1:40123"
     );
     assert_eq!(settings.database_url, "sqlite://./adp-data/adp.db?mode=rwc");
     assert_eq!(settings.permissions_claim, "permissions");
@@ -88,4 +94,18 @@ fn only_one_jwt_key_source() {
         Settings::resolve(&Flags::default(), &both),
         Err(ConfigError::TwoKeySources)
     ));
+}
+
+#[test]
+fn an_explicit_public_url_wins_over_the_listener() {
+    let settings = Settings::resolve(
+        &Flags::default(),
+        &env(&[("ADP_PUBLIC_URL", "https://adp.example.com/")]),
+    )
+    .unwrap();
+    let bound = "127.0.0.1:7401".parse().unwrap();
+    assert_eq!(
+        settings.callback_url(bound),
+        "https://adp.example.com/oauth/v1/callback"
+    );
 }
