@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod catalog;
+pub mod connection;
 pub mod error;
 pub mod fieldmask;
 pub mod identity;

@@ -6,7 +6,7 @@ use sea_orm_migration::MigratorTrait;
 
 use crate::StoreError;
 use crate::migration::Migrator;
-use crate::repo::{ProviderRepo, SecretRepo, ServerRepo};
+use crate::repo::{ConnectionRepo, ConsentRepo, ProviderRepo, SecretRepo, ServerRepo};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -75,6 +75,20 @@ impl Store {
 
     pub fn secrets(&self) -> SecretRepo<'_> {
         SecretRepo { store: self }
+    }
+
+    pub fn connections(&self) -> ConnectionRepo<'_> {
+        ConnectionRepo { store: self }
+    }
+
+    pub fn consents(&self) -> ConsentRepo<'_> {
+        ConsentRepo { store: self }
+    }
+
+    /// Reads that must see this replica's own latest write (SQLite readers may lag
+    /// a WAL checkpoint behind the writer connection; PostgreSQL is one pool).
+    pub(crate) fn writer_or_reader(&self) -> DatabaseConnection {
+        self.writer.clone()
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {

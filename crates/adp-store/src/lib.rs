@@ -16,5 +16,7 @@ pub mod repo;
 
 pub use connect::{Backend, Store};
 pub use error::StoreError;
-pub use repo::{Page, ProviderRepo, SecretRepo, ServerRepo};
+pub use repo::{
+    ConnectionRepo, ConsentRepo, Page, ProviderRepo, SecretRepo, ServerRepo, TokenWrite,
+};
 pub use sea_orm::DbErr;

@@ -14,10 +14,14 @@ use sea_orm::{
 
 use crate::StoreError;
 
+mod connections;
+mod consent;
 mod providers;
 mod secrets;
 mod servers;
 
+pub use connections::{ConnectionRepo, TokenWrite};
+pub use consent::ConsentRepo;
 pub use providers::ProviderRepo;
 pub use secrets::SecretRepo;
 pub use servers::ServerRepo;

@@ -2,10 +2,11 @@
 //! `ADP_TEST_DATABASE_URL` is set (each test gets a fresh database).
 #![allow(clippy::unwrap_used)]
 
+use adp_core::connection::{ConnectionKey, ConsentAttempt, ExpiredReason};
 use adp_core::listing::ListQuery;
 use adp_core::provider::{OAuthProvider, TokenAuthMethod};
 use adp_core::server::{Auth, McpServer, Source, TokenInjection, Transport};
-use adp_store::{Store, StoreError};
+use adp_store::{Store, StoreError, TokenWrite};
 use sea_orm::{ConnectionTrait, Database};
 
 fn provider(name: &str, display_name: &str) -> OAuthProvider {
@@ -262,6 +263,278 @@ async fn migrations_are_idempotent(store: Store) {
     store.ping().await.unwrap();
 }
 
+fn key(subject: &str) -> ConnectionKey {
+    ConnectionKey {
+        issuer: "https://idp.test".into(),
+        subject: subject.into(),
+        provider_name: "github".into(),
+    }
+}
+
+fn tokens(bytes: &[u8], scopes: &[&str]) -> TokenWrite {
+    TokenWrite {
+        sealed_tokens: bytes.to_vec(),
+        granted_scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+        access_expire_time: Some(chrono::Utc::now() + chrono::Duration::minutes(5)),
+    }
+}
+
+async fn consent_updates_the_same_connection_in_place(store: Store) {
+    store
+        .providers()
+        .create(&provider("github", "GitHub"))
+        .await
+        .unwrap();
+    let first = store
+        .connections()
+        .save_consent(&key("alice"), tokens(b"one", &["repo"]))
+        .await
+        .unwrap();
+    assert_eq!(first.version, 1);
+    let upgraded = store
+        .connections()
+        .save_consent(&key("alice"), tokens(b"two", &["repo", "read:org"]))
+        .await
+        .unwrap();
+    assert_eq!(upgraded.version, 2);
+    assert_eq!(upgraded.granted_scopes, ["repo", "read:org"]);
+    assert_eq!(upgraded.sealed_tokens, b"two");
+    assert!(
+        store
+            .connections()
+            .get(&key("bob"))
+            .await
+            .unwrap()
+            .is_none(),
+        "another user sees nothing"
+    );
+    assert_eq!(
+        store
+            .connections()
+            .list_for_user("https://idp.test", "alice")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .connections()
+            .list_for_user("https://idp.test", "bob")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn one_refresh_lease_per_version(store: Store) {
+    store
+        .providers()
+        .create(&provider("github", "GitHub"))
+        .await
+        .unwrap();
+    let saved = store
+        .connections()
+        .save_consent(&key("alice"), tokens(b"one", &["repo"]))
+        .await
+        .unwrap();
+    let lease_until = chrono::Utc::now() + chrono::Duration::seconds(30);
+    let mut contenders = Vec::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        contenders.push(tokio::spawn(async move {
+            store
+                .connections()
+                .acquire_refresh_lease(&key("alice"), saved.version, lease_until)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut winners = 0;
+    for contender in contenders {
+        winners += usize::from(contender.await.unwrap());
+    }
+    assert_eq!(winners, 1);
+    assert!(
+        store
+            .connections()
+            .store_refresh(&key("alice"), saved.version, tokens(b"rotated", &["repo"]))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .connections()
+            .store_refresh(&key("alice"), saved.version, tokens(b"late", &["repo"]))
+            .await
+            .unwrap(),
+        "a stale refresh loses"
+    );
+    let now = store
+        .connections()
+        .get(&key("alice"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(now.sealed_tokens, b"rotated");
+    assert_eq!(now.refresh_lease_until, None);
+    assert!(
+        store
+            .connections()
+            .acquire_refresh_lease(&key("alice"), now.version, lease_until)
+            .await
+            .unwrap()
+    );
+    store
+        .connections()
+        .release_lease(&key("alice"), now.version)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .connections()
+            .acquire_refresh_lease(&key("alice"), now.version, lease_until)
+            .await
+            .unwrap(),
+        "released leases can be taken again"
+    );
+}
+
+async fn expiry_reconsent_and_delete(store: Store) {
+    store
+        .providers()
+        .create(&provider("github", "GitHub"))
+        .await
+        .unwrap();
+    let saved = store
+        .connections()
+        .save_consent(&key("alice"), tokens(b"one", &["repo"]))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .connections()
+            .mark_expired(
+                &key("alice"),
+                saved.version,
+                ExpiredReason::RefreshRejected,
+                "invalid_grant"
+            )
+            .await
+            .unwrap()
+    );
+    let expired = store
+        .connections()
+        .get(&key("alice"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(expired.expired, Some(ExpiredReason::RefreshRejected));
+    let lease_until = chrono::Utc::now() + chrono::Duration::seconds(30);
+    assert!(
+        !store
+            .connections()
+            .acquire_refresh_lease(&key("alice"), expired.version, lease_until)
+            .await
+            .unwrap(),
+        "expired connections are not refreshed"
+    );
+
+    store
+        .connections()
+        .save_consent(&key("bob"), tokens(b"b", &["repo"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .connections()
+            .require_reconsent("github", "auth mode changed")
+            .await
+            .unwrap(),
+        1,
+        "only working connections"
+    );
+    let deleted = store
+        .connections()
+        .delete(&key("bob"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(deleted.sealed_tokens, b"b");
+    assert!(
+        store
+            .connections()
+            .delete(&key("bob"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    store.providers().delete("github", None).await.unwrap();
+    assert!(
+        store
+            .connections()
+            .get(&key("alice"))
+            .await
+            .unwrap()
+            .is_none(),
+        "connections go with their provider"
+    );
+}
+
+async fn consent_attempts_are_taken_once_and_expire(store: Store) {
+    store
+        .providers()
+        .create(&provider("github", "GitHub"))
+        .await
+        .unwrap();
+    let now = chrono::Utc::now();
+    let attempt = |state: &str, expire_time| ConsentAttempt {
+        state: state.into(),
+        key: key("alice"),
+        sealed_verifier: vec![9; 16],
+        scopes: vec!["repo".into()],
+        server_name: Some("tickets".into()),
+        browser_binding: None,
+        create_time: now,
+        expire_time,
+    };
+    store
+        .consents()
+        .create(&attempt("live", now + chrono::Duration::minutes(10)))
+        .await
+        .unwrap();
+    store
+        .consents()
+        .create(&attempt("stale", now - chrono::Duration::seconds(1)))
+        .await
+        .unwrap();
+    assert!(store.consents().get("stale").await.unwrap().is_none());
+    assert!(
+        store
+            .consents()
+            .bind_browser("live", "cookie-hash")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .consents()
+            .bind_browser("live", "other-browser")
+            .await
+            .unwrap(),
+        "bound once"
+    );
+    let taken = store.consents().take("live").await.unwrap().unwrap();
+    assert_eq!(taken.browser_binding.as_deref(), Some("cookie-hash"));
+    assert_eq!(taken.server_name.as_deref(), Some("tickets"));
+    assert!(
+        store.consents().take("live").await.unwrap().is_none(),
+        "one-time"
+    );
+    assert_eq!(store.consents().purge_expired().await.unwrap(), 1);
+}
+
 async fn sqlite_store() -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("adp.db").display());
@@ -316,4 +589,8 @@ store_tests!(
     secrets_keep_sealed_bytes_and_refuse_delete_while_used,
     lists_page_filter_order_and_count,
     migrations_are_idempotent,
+    consent_updates_the_same_connection_in_place,
+    one_refresh_lease_per_version,
+    expiry_reconsent_and_delete,
+    consent_attempts_are_taken_once_and_expire,
 );

@@ -1,0 +1,208 @@
+use sea_orm_migration::prelude::*;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[derive(DeriveIden)]
+enum OauthProviders {
+    Table,
+    Name,
+}
+
+#[derive(DeriveIden)]
+enum Connections {
+    Table,
+    Issuer,
+    Subject,
+    ProviderName,
+    SealedTokens,
+    GrantedScopes,
+    ExpiredReason,
+    StatusReason,
+    ConnectTime,
+    UpdateTime,
+    AccessExpireTime,
+    Version,
+    RefreshLeaseUntil,
+}
+
+#[derive(DeriveIden)]
+enum ConsentAttempts {
+    Table,
+    State,
+    Issuer,
+    Subject,
+    ProviderName,
+    SealedVerifier,
+    Scopes,
+    ServerName,
+    BrowserBinding,
+    CreateTime,
+    ExpireTime,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(Connections::Table)
+                    .col(
+                        ColumnDef::new(Connections::Issuer)
+                            .string_len(512)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Connections::Subject)
+                            .string_len(512)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Connections::ProviderName)
+                            .string_len(63)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Connections::SealedTokens)
+                            .binary()
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(Connections::GrantedScopes).text().not_null())
+                    .col(
+                        ColumnDef::new(Connections::ExpiredReason)
+                            .string_len(32)
+                            .null(),
+                    )
+                    .col(ColumnDef::new(Connections::StatusReason).text().not_null())
+                    .col(
+                        ColumnDef::new(Connections::ConnectTime)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Connections::UpdateTime)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Connections::AccessExpireTime)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(Connections::Version)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Connections::RefreshLeaseUntil)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .primary_key(
+                        Index::create()
+                            .col(Connections::Issuer)
+                            .col(Connections::Subject)
+                            .col(Connections::ProviderName),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .name("fk_connections_provider")
+                            .from(Connections::Table, Connections::ProviderName)
+                            .to(OauthProviders::Table, OauthProviders::Name)
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_connections_provider_name")
+                    .table(Connections::Table)
+                    .col(Connections::ProviderName)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(ConsentAttempts::Table)
+                    .col(
+                        ColumnDef::new(ConsentAttempts::State)
+                            .string_len(128)
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(ConsentAttempts::Issuer)
+                            .string_len(512)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(ConsentAttempts::Subject)
+                            .string_len(512)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(ConsentAttempts::ProviderName)
+                            .string_len(63)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(ConsentAttempts::SealedVerifier)
+                            .binary()
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(ConsentAttempts::Scopes).text().not_null())
+                    .col(
+                        ColumnDef::new(ConsentAttempts::ServerName)
+                            .string_len(63)
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(ConsentAttempts::BrowserBinding)
+                            .string_len(64)
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(ConsentAttempts::CreateTime)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(ConsentAttempts::ExpireTime)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .name("fk_consent_attempts_provider")
+                            .from(ConsentAttempts::Table, ConsentAttempts::ProviderName)
+                            .to(OauthProviders::Table, OauthProviders::Name)
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_consent_attempts_expire_time")
+                    .table(ConsentAttempts::Table)
+                    .col(ConsentAttempts::ExpireTime)
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(ConsentAttempts::Table).to_owned())
+            .await?;
+        manager
+            .drop_table(Table::drop().table(Connections::Table).to_owned())
+            .await
+    }
+}
