@@ -13,6 +13,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tonic::transport::Channel;
 
+pub mod oidc;
 pub mod pg;
 
 /// Where cargo put the workspace binaries for this profile.
