@@ -33,8 +33,15 @@ fn main() -> Result<(), Box<dyn Error>> {
         .extern_path(".buf.validate", "::prost_protovalidate::types")
         .build_client(true)
         .build_server(true)
+        // the generated `XClient::connect` helper collides with the `Connect` RPC of
+        // ConnectionService; clients are built with `XClient::new(channel)` instead
+        .build_transport(false)
         // these carry secret values: lib.rs implements a redacting Debug instead
-        .skip_debug(["adp.v1.CreateSecretRequest", "adp.v1.UpdateSecretRequest"]);
+        .skip_debug([
+            "adp.v1.CreateSecretRequest",
+            "adp.v1.UpdateSecretRequest",
+            "adp.v1.GetUpstreamCredentialResponse",
+        ]);
     for message in pool.all_messages() {
         let full_name = message.full_name();
         if !full_name.starts_with("adp.") {

@@ -41,6 +41,16 @@ macro_rules! redacted_debug {
 
 redacted_debug!(CreateSecretRequest, UpdateSecretRequest);
 
+impl std::fmt::Debug for v1::GetUpstreamCredentialResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GetUpstreamCredentialResponse")
+            .field("header_name", &self.header_name)
+            .field("header_value", &"<redacted>")
+            .field("expire_time", &self.expire_time)
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

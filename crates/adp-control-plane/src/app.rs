@@ -6,13 +6,15 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use adp_api::v1::connection_service_server::ConnectionServiceServer;
 use adp_api::v1::managed_catalog_service_server::ManagedCatalogServiceServer;
 use adp_api::v1::mcp_server_service_server::McpServerServiceServer;
 use adp_api::v1::o_auth_provider_service_server::OAuthProviderServiceServer;
 use adp_api::v1::secret_service_server::SecretServiceServer;
+use adp_api::v1::token_service_server::TokenServiceServer;
 use adp_core::identity::{KeySource, Verifier, VerifierConfig};
 use adp_core::validation::RequestValidator;
-use adp_oauth::EndpointPolicy;
+use adp_oauth::{EndpointPolicy, OAuthClient, RetryPolicy};
 use adp_store::Store;
 use adp_vault::{KeyRing, Vault};
 use anyhow::Context;
@@ -26,10 +28,14 @@ use tracing::Level;
 
 use crate::auth::Authenticator;
 use crate::config::{JwtKeys, Settings};
+use crate::connections::Connections;
+use crate::credentials::CredentialIssuer;
 use crate::service::catalog::CatalogService;
+use crate::service::connections::ConnectionApi;
 use crate::service::providers::ProviderService;
 use crate::service::secrets::SecretStoreService;
 use crate::service::servers::ServerService;
+use crate::service::tokens::TokenApi;
 use crate::state::{SharedState, State};
 use crate::telemetry;
 
@@ -65,16 +71,38 @@ impl ControlPlane {
             .with_context(|| format!("cannot listen for HTTP on {}", settings.http_addr))?;
         let grpc_addr = grpc_listener.local_addr()?;
         let http_addr = http_listener.local_addr()?;
+        let vault = Arc::new(vault);
+        let public_url = settings.public_url_for(http_addr);
+        let oauth = OAuthClient::new(
+            settings.upstream_ca_file.as_deref(),
+            settings.oauth_timeout,
+            RetryPolicy::default(),
+        )?;
+        let connections = Arc::new(Connections::new(
+            store.clone(),
+            vault.clone(),
+            oauth.clone(),
+            public_url.clone(),
+            settings.connections,
+        )?);
         let state: SharedState = Arc::new(State {
             store,
-            vault: Arc::new(vault),
+            vault,
             auth: Authenticator::new(verifier),
             validator: RequestValidator::new(),
             endpoint_policy: EndpointPolicy {
                 allow_insecure_loopback: settings.insecure_loopback_http,
             },
             callback_url: settings.callback_url(http_addr),
+            public_url,
+            credentials: CredentialIssuer {
+                connections: connections.clone(),
+                service_accounts: Default::default(),
+                oauth,
+            },
+            connections,
         });
+        tokio::spawn(purge_consent_attempts(state.clone()));
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
         tasks.spawn(serve_grpc(
@@ -206,6 +234,10 @@ async fn serve_grpc(
     health
         .set_serving::<ManagedCatalogServiceServer<CatalogService>>()
         .await;
+    health
+        .set_serving::<ConnectionServiceServer<ConnectionApi>>()
+        .await;
+    health.set_serving::<TokenServiceServer<TokenApi>>().await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(adp_api::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -244,7 +276,13 @@ async fn serve_grpc(
         .add_service(SecretServiceServer::new(SecretStoreService {
             state: state.clone(),
         }))
-        .add_service(ManagedCatalogServiceServer::new(CatalogService { state }))
+        .add_service(ManagedCatalogServiceServer::new(CatalogService {
+            state: state.clone(),
+        }))
+        .add_service(ConnectionServiceServer::new(ConnectionApi {
+            state: state.clone(),
+        }))
+        .add_service(TokenServiceServer::new(TokenApi { state }))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
             let _ = shutdown.wait_for(|stop| *stop).await;
         })
@@ -275,6 +313,19 @@ async fn watch_database_health(
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(5)) => {}
             _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+    }
+}
+
+/// Consent links live minutes; sweep the dead ones so the table stays small.
+async fn purge_consent_attempts(state: SharedState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        match state.store.consents().purge_expired().await {
+            Ok(0) => {}
+            Ok(purged) => tracing::debug!(purged, "expired consent attempts removed"),
+            Err(error) => tracing::warn!(%error, "purging consent attempts failed"),
         }
     }
 }

@@ -15,10 +15,17 @@ impl Authenticator {
 
     /// Verifies the caller's `authorization: Bearer <jwt>`.
     pub async fn authenticate<T>(&self, request: &tonic::Request<T>) -> Result<Identity, ApiError> {
-        let header = request
-            .metadata()
-            .get("authorization")
-            .ok_or(AuthError::MissingToken)?;
+        self.authenticate_header(request, "authorization").await
+    }
+
+    /// Verifies a bearer JWT carried in another metadata key, such as the proxy's own
+    /// credential in `x-adp-proxy-authorization`.
+    pub async fn authenticate_header<T>(
+        &self,
+        request: &tonic::Request<T>,
+        key: &str,
+    ) -> Result<Identity, ApiError> {
+        let header = request.metadata().get(key).ok_or(AuthError::MissingToken)?;
         let value = header.to_str().map_err(|_| AuthError::Malformed)?;
         Ok(self.verifier.verify(bearer_token(value)?).await?)
     }

@@ -25,6 +25,17 @@ enum Command {
     Serve(Flags),
     /// Apply database migrations and exit
     Migrate(Flags),
+    /// Manage the vault key ring
+    #[command(subcommand)]
+    Vault(VaultCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum VaultCommand {
+    /// Add a new primary key to the key ring (old keys are kept)
+    Rotate(Flags),
+    /// Re-seal every stored secret and token under the primary key
+    Rewrap(Flags),
 }
 
 pub async fn run() -> anyhow::Result<()> {
@@ -33,6 +44,21 @@ pub async fn run() -> anyhow::Result<()> {
     match cli.command {
         None => serve(Settings::resolve(&cli.flags, &env)?).await,
         Some(Command::Serve(flags)) => serve(Settings::resolve(&flags, &env)?).await,
+        Some(Command::Vault(VaultCommand::Rotate(flags))) => {
+            let settings = Settings::resolve(&flags, &env)?;
+            crate::telemetry::init(settings.log_format);
+            crate::vault_cmd::rotate(&settings)
+        }
+        Some(Command::Vault(VaultCommand::Rewrap(flags))) => {
+            let settings = Settings::resolve(&flags, &env)?;
+            crate::telemetry::init(settings.log_format);
+            let report = crate::vault_cmd::rewrap(&settings).await?;
+            println!(
+                "re-sealed {} secrets and {} connections; {} already current, {} changed meanwhile (run again)",
+                report.secrets, report.connections, report.already_current, report.skipped
+            );
+            Ok(())
+        }
         Some(Command::Migrate(flags)) => {
             let settings = Settings::resolve(&flags, &env)?;
             crate::telemetry::init(settings.log_format);

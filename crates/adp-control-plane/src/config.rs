@@ -5,10 +5,13 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::time::Duration;
 
 use clap::Args;
 use serde::Deserialize;
 use url::Url;
+
+use crate::connections::ConnectionSettings;
 
 #[cfg(test)]
 mod tests;
@@ -59,6 +62,18 @@ pub struct Flags {
     /// Accept http:// provider endpoints on loopback hosts; development only [env: ADP_INSECURE_LOOPBACK_HTTP] [default: false]
     #[arg(long, value_name = "BOOL")]
     pub insecure_loopback_http: Option<bool>,
+    /// Refresh access tokens this many seconds before they expire [env: ADP_REFRESH_AHEAD_SECS] [default: 60]
+    #[arg(long, value_name = "SECS")]
+    pub refresh_ahead_secs: Option<u64>,
+    /// Up to this many extra random seconds, to spread refreshes [env: ADP_REFRESH_JITTER_SECS] [default: 15]
+    #[arg(long, value_name = "SECS")]
+    pub refresh_jitter_secs: Option<u64>,
+    /// How long a consent link stays valid [env: ADP_CONSENT_TTL_SECS] [default: 600]
+    #[arg(long, value_name = "SECS")]
+    pub consent_ttl_secs: Option<u64>,
+    /// Timeout of each call to a provider's endpoints [env: ADP_OAUTH_TIMEOUT_SECS] [default: 10]
+    #[arg(long, value_name = "SECS")]
+    pub oauth_timeout_secs: Option<u64>,
     /// `text` or `json` [env: ADP_LOG_FORMAT] [default: text]
     #[arg(long, value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -81,6 +96,10 @@ pub struct FileSettings {
     permissions_claim: Option<String>,
     upstream_ca_file: Option<PathBuf>,
     insecure_loopback_http: Option<bool>,
+    refresh_ahead_secs: Option<u64>,
+    refresh_jitter_secs: Option<u64>,
+    consent_ttl_secs: Option<u64>,
+    oauth_timeout_secs: Option<u64>,
     log_format: Option<LogFormat>,
 }
 
@@ -129,6 +148,8 @@ pub struct Settings {
     pub upstream_ca_file: Option<PathBuf>,
     pub insecure_loopback_http: bool,
     pub log_format: LogFormat,
+    pub connections: ConnectionSettings,
+    pub oauth_timeout: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -197,6 +218,42 @@ impl Settings {
             (None, Some(path)) => JwtKeys::Hs256SecretFile(path),
             (None, None) => JwtKeys::GeneratedDevSecret(data_dir.join("dev-jwt-secret")),
         };
+        let secs = |name: &'static str,
+                    flag: Option<u64>,
+                    file: Option<u64>,
+                    default: u64|
+         -> Result<Duration, ConfigError> {
+            Ok(Duration::from_secs(
+                r.pick(name, flag, file)?.unwrap_or(default),
+            ))
+        };
+        let connections = ConnectionSettings {
+            refresh_ahead: secs(
+                "ADP_REFRESH_AHEAD_SECS",
+                flags.refresh_ahead_secs,
+                file.refresh_ahead_secs,
+                60,
+            )?,
+            refresh_jitter: secs(
+                "ADP_REFRESH_JITTER_SECS",
+                flags.refresh_jitter_secs,
+                file.refresh_jitter_secs,
+                15,
+            )?,
+            consent_ttl: secs(
+                "ADP_CONSENT_TTL_SECS",
+                flags.consent_ttl_secs,
+                file.consent_ttl_secs,
+                600,
+            )?,
+            ..ConnectionSettings::default()
+        };
+        let oauth_timeout = secs(
+            "ADP_OAUTH_TIMEOUT_SECS",
+            flags.oauth_timeout_secs,
+            file.oauth_timeout_secs,
+            10,
+        )?;
         Ok(Settings {
             grpc_addr,
             http_addr,
@@ -233,6 +290,8 @@ impl Settings {
                 .pick("ADP_LOG_FORMAT", flags.log_format, file.log_format)?
                 .unwrap_or_default(),
             data_dir,
+            connections,
+            oauth_timeout,
         })
     }
 

@@ -1,4 +1,4 @@
-//! The HTTP listener: `/healthz` now; the consent routes and the Connections page
+//! The HTTP listener: `/healthz`, the consent routes, and (later) the Connections page
 //! will live here too.
 
 use axum::Router;
@@ -11,6 +11,11 @@ use crate::state::SharedState;
 pub fn router(state: SharedState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route(
+            "/oauth/v1/connect/{attempt}",
+            get(crate::consent_http::connect),
+        )
+        .route("/oauth/v1/callback", get(crate::consent_http::callback))
         .with_state(state)
 }
 

@@ -11,10 +11,15 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod connections;
+mod consent_errors;
+mod consent_http;
+pub mod credentials;
 mod errors;
 mod http;
 pub mod service;
 pub mod state;
 pub mod telemetry;
+pub mod vault_cmd;
 
 pub use app::ControlPlane;

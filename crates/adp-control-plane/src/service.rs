@@ -2,9 +2,11 @@
 //! errors become `tonic::Status` through `ApiError` only.
 
 pub mod catalog;
+pub mod connections;
 pub mod providers;
 pub mod secrets;
 pub mod servers;
+pub mod tokens;
 
 use adp_core::ApiError;
 use tonic::Status;

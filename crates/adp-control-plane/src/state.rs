@@ -8,6 +8,8 @@ use adp_store::Store;
 use adp_vault::Vault;
 
 use crate::auth::Authenticator;
+use crate::connections::Connections;
+use crate::credentials::CredentialIssuer;
 
 #[derive(Debug)]
 pub struct State {
@@ -18,6 +20,10 @@ pub struct State {
     pub endpoint_policy: EndpointPolicy,
     /// `{public_url}/oauth/v1/callback`
     pub callback_url: String,
+    /// Base URL browsers reach, without a trailing slash.
+    pub public_url: String,
+    pub connections: Arc<Connections>,
+    pub credentials: CredentialIssuer,
 }
 
 pub type SharedState = Arc<State>;

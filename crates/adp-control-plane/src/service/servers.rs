@@ -242,6 +242,14 @@ impl McpServerService for ServerService {
             .await
             .map_err(|e| write_error(&server, e))?;
         tracing::info!(server = %server.name, version = updated.meta.version, "mcp server updated");
+        self.state
+            .credentials
+            .forget_service_account(&server.name)
+            .await;
+        self.state
+            .connections
+            .auth_mode_switched(&server.name, &stored.spec.auth, &server.auth)
+            .await?;
         Ok(Response::new(pb::UpdateMcpServerResponse {
             mcp_server: Some((&updated).into()),
         }))

@@ -1,0 +1,389 @@
+//! Users' connections to upstream providers: the cards they see, starting and
+//! finishing consent, revocation, change notifications, and tokens that stay fresh.
+//! Tokens are opened from the vault only inside this module and `credentials`.
+
+mod consent;
+mod refresh;
+
+pub use refresh::Usable;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use adp_core::connection::{ConnectionKey, StoredConnection};
+use adp_core::identity::Identity;
+use adp_core::listing::ListQuery;
+use adp_core::provider::{GrantType, OAuthProvider, TokenAuthMethod};
+use adp_core::server::Auth;
+use adp_core::{ApiError, Code};
+use adp_oauth::{AuthMethod, OAuthClient, ProviderEndpoints, TokenSet};
+use adp_store::{Store, StoreError};
+use adp_vault::{Binding, Vault};
+use secrecy::SecretString;
+use tokio::sync::broadcast;
+use url::Url;
+
+pub use consent::{CallbackOutcome, CallbackParams, ConsentStart};
+
+use crate::errors::store_error;
+
+/// Timing of consent and refresh.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnectionSettings {
+    /// How long a consent link works.
+    pub consent_ttl: Duration,
+    /// Refresh when the access token has less than this left…
+    pub refresh_ahead: Duration,
+    /// …plus up to this much random extra, so many users do not refresh at once.
+    pub refresh_jitter: Duration,
+    /// How long a replica may hold the right to refresh one connection.
+    pub refresh_lease: Duration,
+}
+
+impl Default for ConnectionSettings {
+    fn default() -> Self {
+        Self {
+            consent_ttl: Duration::from_secs(600),
+            refresh_ahead: Duration::from_secs(60),
+            refresh_jitter: Duration::from_secs(15),
+            refresh_lease: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The state of one card, as `ConnectionService` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Card {
+    pub provider: OAuthProvider,
+    pub requested_scopes: Vec<String>,
+    pub connection: Option<StoredConnection>,
+}
+
+#[derive(Debug)]
+pub struct Connections {
+    store: Store,
+    vault: Arc<Vault>,
+    oauth: OAuthClient,
+    callback_url: Url,
+    public_url: String,
+    settings: ConnectionSettings,
+    changes: broadcast::Sender<ConnectionKey>,
+    refresh_locks: Mutex<HashMap<ConnectionKey, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Connections {
+    pub fn new(
+        store: Store,
+        vault: Arc<Vault>,
+        oauth: OAuthClient,
+        public_url: String,
+        settings: ConnectionSettings,
+    ) -> anyhow::Result<Self> {
+        let callback_url = Url::parse(&format!("{public_url}/oauth/v1/callback"))?;
+        let (changes, _) = broadcast::channel(1024);
+        Ok(Self {
+            store,
+            vault,
+            oauth,
+            callback_url,
+            public_url,
+            settings,
+            changes,
+            refresh_locks: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn key(identity: &Identity, provider_name: &str) -> ConnectionKey {
+        ConnectionKey {
+            issuer: identity.issuer.clone(),
+            subject: identity.subject.clone(),
+            provider_name: provider_name.to_owned(),
+        }
+    }
+
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Every change to any connection on this replica; watchers filter by key.
+    pub fn subscribe(&self) -> broadcast::Receiver<ConnectionKey> {
+        self.changes.subscribe()
+    }
+
+    fn notify(&self, key: &ConnectionKey) {
+        let _ = self.changes.send(key.clone());
+    }
+
+    /// One card per enabled provider users can consent to, with this user's connection.
+    pub async fn cards(&self, identity: &Identity) -> Result<Vec<Card>, ApiError> {
+        let providers = self.all_providers().await?;
+        let requested = self.requested_scopes_by_provider().await?;
+        let connections = self
+            .store
+            .connections()
+            .list_for_user(&identity.issuer, &identity.subject)
+            .await
+            .map_err(store_error)?;
+        Ok(providers
+            .into_iter()
+            .filter(|p| p.enabled && consentable(p))
+            .map(|provider| Card {
+                requested_scopes: requested.get(&provider.name).cloned().unwrap_or_default(),
+                connection: connections
+                    .iter()
+                    .find(|c| c.key.provider_name == provider.name)
+                    .cloned(),
+                provider,
+            })
+            .collect())
+    }
+
+    pub async fn card(&self, identity: &Identity, provider_name: &str) -> Result<Card, ApiError> {
+        let provider = self.provider(provider_name).await?;
+        let requested = self.requested_scopes_by_provider().await?;
+        let connection = self
+            .store
+            .connections()
+            .get(&Self::key(identity, provider_name))
+            .await
+            .map_err(store_error)?;
+        Ok(Card {
+            requested_scopes: requested.get(provider_name).cloned().unwrap_or_default(),
+            connection,
+            provider,
+        })
+    }
+
+    async fn all_providers(&self) -> Result<Vec<OAuthProvider>, ApiError> {
+        let mut out = Vec::new();
+        let mut token = String::new();
+        loop {
+            let query = ListQuery::parse(1000, &token, "", "", &["name"])?;
+            let page = self
+                .store
+                .providers()
+                .list(&query)
+                .await
+                .map_err(store_error)?;
+            token = query.next_page_token(page.items.len(), page.total);
+            out.extend(page.items.into_iter().map(|s| s.spec));
+            if token.is_empty() {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// The union of `required_scopes` of the user-delegated servers bound to each provider.
+    async fn requested_scopes_by_provider(&self) -> Result<HashMap<String, Vec<String>>, ApiError> {
+        let mut out: HashMap<String, Vec<String>> = HashMap::new();
+        let mut token = String::new();
+        loop {
+            let query = ListQuery::parse(1000, &token, "", "", &["name"])?;
+            let page = self
+                .store
+                .servers()
+                .list(&query)
+                .await
+                .map_err(store_error)?;
+            token = query.next_page_token(page.items.len(), page.total);
+            for server in page.items {
+                if let Auth::UserOAuth {
+                    provider_name,
+                    required_scopes,
+                    ..
+                } = &server.spec.auth
+                {
+                    let entry = out.entry(provider_name.clone()).or_default();
+                    *entry = adp_oauth::scope::union(entry, required_scopes);
+                }
+            }
+            if token.is_empty() {
+                return Ok(out);
+            }
+        }
+    }
+
+    pub(crate) async fn provider(&self, name: &str) -> Result<OAuthProvider, ApiError> {
+        match self.store.providers().get(name).await {
+            Ok(stored) => Ok(stored.spec),
+            Err(StoreError::NotFound { .. }) => Err(ApiError::not_found("oauth provider", name)),
+            Err(other) => Err(store_error(other)),
+        }
+    }
+
+    /// The provider's endpoints with its client secret opened from the secret store.
+    pub(crate) async fn endpoints(
+        &self,
+        provider: &OAuthProvider,
+    ) -> Result<ProviderEndpoints, ApiError> {
+        let url = |field: &str, value: &str| -> Result<Option<Url>, ApiError> {
+            if value.is_empty() {
+                return Ok(None);
+            }
+            Url::parse(value).map(Some).map_err(|_| {
+                ApiError::new(
+                    Code::FailedPrecondition,
+                    format!("oauth provider {:?} has an invalid {field}", provider.name),
+                )
+            })
+        };
+        let client_secret = if provider.client_secret_ref.is_empty() {
+            None
+        } else {
+            Some(self.open_secret(&provider.client_secret_ref).await?)
+        };
+        Ok(ProviderEndpoints {
+            authorize_url: url("authorize_url", &provider.authorize_url)?,
+            token_url: url("token_url", &provider.token_url)?
+                .ok_or_else(|| ApiError::internal("provider without token_url"))?,
+            revocation_url: url("revocation_url", &provider.revocation_url)?,
+            device_authorization_url: url(
+                "device_authorization_url",
+                &provider.device_authorization_url,
+            )?,
+            client_id: provider.client_id.clone(),
+            client_secret,
+            auth_method: match provider.token_auth_method {
+                TokenAuthMethod::ClientSecretBasic => AuthMethod::ClientSecretBasic,
+                TokenAuthMethod::ClientSecretPost => AuthMethod::ClientSecretPost,
+                TokenAuthMethod::None => AuthMethod::None,
+            },
+        })
+    }
+
+    pub(crate) async fn open_secret(&self, name: &str) -> Result<SecretString, ApiError> {
+        let sealed =
+            self.store
+                .secrets()
+                .sealed_value(name)
+                .await
+                .map_err(|error| match error {
+                    StoreError::NotFound { .. } => ApiError::new(
+                        Code::FailedPrecondition,
+                        format!("secret {name:?} not found"),
+                    )
+                    .with_reason("SECRET_NOT_FOUND")
+                    .with_metadata("secretName", name),
+                    other => store_error(other),
+                })?;
+        self.vault
+            .open_string(&Binding::secret(name), &sealed)
+            .map_err(|error| {
+                tracing::error!(secret = %name, %error, "cannot open a stored secret");
+                ApiError::internal("cannot open a stored secret")
+            })
+    }
+
+    pub(crate) fn seal_tokens(
+        &self,
+        key: &ConnectionKey,
+        tokens: &TokenSet,
+    ) -> Result<Vec<u8>, ApiError> {
+        let binding = Binding::token_set(&key.issuer, &key.subject, &key.provider_name);
+        self.vault
+            .seal(&binding, &tokens.to_sealable_json())
+            .map_err(|error| {
+                tracing::error!(provider = %key.provider_name, %error, "cannot seal tokens");
+                ApiError::internal("cannot seal tokens")
+            })
+    }
+
+    pub(crate) fn open_tokens(&self, connection: &StoredConnection) -> Result<TokenSet, ApiError> {
+        let key = &connection.key;
+        let binding = Binding::token_set(&key.issuer, &key.subject, &key.provider_name);
+        let plain = self
+            .vault
+            .open(&binding, &connection.sealed_tokens)
+            .map_err(|error| {
+                tracing::error!(provider = %key.provider_name, %error, "cannot open stored tokens");
+                ApiError::internal("cannot open stored tokens")
+            })?;
+        TokenSet::from_sealable_json(&plain)
+            .map_err(|_| ApiError::internal("stored tokens are unreadable"))
+    }
+
+    /// Deletes the user's connection and revokes its token at the provider when the
+    /// provider has a revocation endpoint. Returns (revoked upstream, why not).
+    pub async fn revoke(
+        &self,
+        identity: &Identity,
+        provider_name: &str,
+    ) -> Result<(bool, String), ApiError> {
+        let provider = self.provider(provider_name).await?;
+        let key = Self::key(identity, provider_name);
+        let Some(deleted) = self
+            .store
+            .connections()
+            .delete(&key)
+            .await
+            .map_err(store_error)?
+        else {
+            return Ok((false, "there was no connection to revoke".to_owned()));
+        };
+        self.notify(&key);
+        tracing::info!(provider = %provider_name, subject = %identity.subject, "connection deleted");
+        if provider.revocation_url.is_empty() {
+            return Ok((
+                false,
+                "the provider has no revocation endpoint configured".to_owned(),
+            ));
+        }
+        let tokens = self.open_tokens(&deleted)?;
+        let endpoints = self.endpoints(&provider).await?;
+        // revoking the refresh token ends the whole grant at providers that follow RFC 7009 §2.1
+        let (token, hint) = match &tokens.refresh_token {
+            Some(refresh) => (refresh, adp_oauth::TokenTypeHint::RefreshToken),
+            None => (&tokens.access_token, adp_oauth::TokenTypeHint::AccessToken),
+        };
+        match self.oauth.revoke(&endpoints, token, hint).await {
+            Ok(()) => Ok((true, String::new())),
+            Err(error) => {
+                tracing::warn!(provider = %provider_name, %error, "upstream revocation failed");
+                Ok((false, error.to_string()))
+            }
+        }
+    }
+
+    /// Marks every working connection to the providers involved as needing consent
+    /// again, when a server switches between user-delegated and service-account OAuth.
+    pub async fn auth_mode_switched(
+        &self,
+        server_name: &str,
+        before: &Auth,
+        after: &Auth,
+    ) -> Result<(), ApiError> {
+        let switched = matches!(
+            (before, after),
+            (Auth::UserOAuth { .. }, Auth::ServiceAccountOAuth { .. })
+                | (Auth::ServiceAccountOAuth { .. }, Auth::UserOAuth { .. })
+        );
+        if !switched {
+            return Ok(());
+        }
+        let text = format!("server {server_name} changed its authentication mode; connect again");
+        for provider in [before.provider_name(), after.provider_name()]
+            .into_iter()
+            .flatten()
+        {
+            let count = self
+                .store
+                .connections()
+                .require_reconsent(provider, &text)
+                .await
+                .map_err(store_error)?;
+            tracing::info!(server = %server_name, provider = %provider, count, "connections need consent again");
+        }
+        let _ = self.changes.send(ConnectionKey {
+            issuer: String::new(),
+            subject: String::new(),
+            provider_name: String::new(),
+        });
+        Ok(())
+    }
+}
+
+pub(crate) fn consentable(provider: &OAuthProvider) -> bool {
+    let grants = provider.effective_grant_types();
+    grants.contains(&GrantType::BrowserConsent) || grants.contains(&GrantType::DeviceCode)
+}

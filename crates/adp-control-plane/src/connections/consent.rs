@@ -1,0 +1,365 @@
+//! Starting consent (browser or device) and finishing it at the callback.
+
+use std::sync::Arc;
+
+use adp_core::connection::{ConnectionKey, ConsentAttempt};
+use adp_core::identity::Identity;
+use adp_core::provider::{GrantType, OAuthProvider};
+use adp_core::{ApiError, Code};
+use adp_oauth::{DeviceAuthorization, FlowError, Pkce, TokenSet};
+use adp_store::TokenWrite;
+use adp_vault::Binding;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use secrecy::ExposeSecret;
+use sha2::{Digest, Sha256};
+
+use super::{Connections, consentable};
+use crate::errors::store_error;
+
+/// What `Connect` hands back.
+#[derive(Debug)]
+pub struct ConsentStart {
+    pub authorize_url: String,
+    pub expire_time: DateTime<Utc>,
+    pub device: Option<DeviceAuthorization>,
+}
+
+/// How a callback ended, for the page the browser sees.
+#[derive(Debug)]
+pub enum CallbackOutcome {
+    Connected { provider_display_name: String },
+    Failed { status: u16, message: String },
+}
+
+fn random_token() -> String {
+    URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
+}
+
+/// What is stored for a browser cookie: never the cookie itself.
+pub fn cookie_binding(cookie: &str) -> String {
+    hex_digest(cookie.as_bytes())
+}
+
+fn hex_digest(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl Connections {
+    /// Starts consent for the caller. Browser consent gets a one-time link on the
+    /// control plane; device-code providers get a user code, and a background poll
+    /// stores the tokens once the user approves.
+    pub async fn start_consent(
+        self: &Arc<Self>,
+        identity: &Identity,
+        provider_name: &str,
+        extra_scopes: &[String],
+        server_name: Option<&str>,
+    ) -> Result<ConsentStart, ApiError> {
+        let card = self.card(identity, provider_name).await?;
+        let provider = card.provider;
+        if !provider.enabled || !consentable(&provider) {
+            return Err(ApiError::new(
+                Code::FailedPrecondition,
+                format!(
+                    "oauth provider {provider_name:?} is disabled or does not allow user consent"
+                ),
+            )
+            .with_reason("OAUTH_PROVIDER_UNAVAILABLE")
+            .with_metadata("providerName", provider_name));
+        }
+        // ask for what servers need, what the user already granted (an upgrade keeps
+        // it) and whatever the caller added
+        let granted = card
+            .connection
+            .filter(|c| c.expired.is_none())
+            .map(|c| c.granted_scopes)
+            .unwrap_or_default();
+        let scopes = adp_oauth::scope::union(
+            &adp_oauth::scope::union(&card.requested_scopes, &granted),
+            extra_scopes,
+        );
+        let key = Self::key(identity, provider_name);
+        if provider
+            .effective_grant_types()
+            .contains(&GrantType::BrowserConsent)
+        {
+            return self.start_browser_consent(key, scopes, server_name).await;
+        }
+        self.start_device_consent(key, &provider, scopes).await
+    }
+
+    async fn start_browser_consent(
+        &self,
+        key: ConnectionKey,
+        scopes: Vec<String>,
+        server_name: Option<&str>,
+    ) -> Result<ConsentStart, ApiError> {
+        let state = random_token();
+        let pkce = Pkce::generate();
+        let binding = Binding::request_state(&key.issuer, &key.subject, &key.provider_name);
+        let sealed_verifier = self
+            .vault
+            .seal(&binding, pkce.verifier.expose_secret().as_bytes())
+            .map_err(|_| ApiError::internal("cannot seal the consent attempt"))?;
+        let now = Utc::now();
+        let expire_time =
+            now + chrono::Duration::from_std(self.settings.consent_ttl).unwrap_or_default();
+        let attempt = ConsentAttempt {
+            state: state.clone(),
+            key,
+            sealed_verifier,
+            scopes,
+            server_name: server_name.map(str::to_owned),
+            browser_binding: None,
+            create_time: now,
+            expire_time,
+        };
+        self.store
+            .consents()
+            .create(&attempt)
+            .await
+            .map_err(store_error)?;
+        Ok(ConsentStart {
+            authorize_url: format!("{}/oauth/v1/connect/{state}", self.public_url),
+            expire_time,
+            device: None,
+        })
+    }
+
+    async fn start_device_consent(
+        self: &Arc<Self>,
+        key: ConnectionKey,
+        provider: &OAuthProvider,
+        scopes: Vec<String>,
+    ) -> Result<ConsentStart, ApiError> {
+        let endpoints = self.endpoints(provider).await?;
+        let device = self
+            .oauth
+            .start_device_authorization(&endpoints, &scopes)
+            .await
+            .map_err(flow_error)?;
+        let authorize_url = device
+            .verification_uri_complete
+            .clone()
+            .unwrap_or_else(|| device.verification_uri.clone());
+        let expire_time = device.expires_at;
+        let this = Arc::clone(self);
+        let polled = device.clone();
+        tokio::spawn(async move {
+            let outcome = this.oauth.poll_device_token(&endpoints, &polled).await;
+            match outcome {
+                Ok(tokens) => {
+                    if let Err(error) = this.store_consented(&key, &scopes, &tokens).await {
+                        tracing::error!(provider = %key.provider_name, error = %error, "storing device-flow tokens failed");
+                    }
+                }
+                Err(error) => {
+                    tracing::info!(provider = %key.provider_name, %error, "device authorization ended without tokens")
+                }
+            }
+        });
+        Ok(ConsentStart {
+            authorize_url,
+            expire_time,
+            device: Some(device),
+        })
+    }
+
+    /// Where `/oauth/v1/connect/{state}` sends the browser, after binding the attempt
+    /// to the browser's cookie. `None` when the link is unknown, used or expired.
+    pub async fn provider_redirect(
+        &self,
+        state: &str,
+        cookie: &str,
+    ) -> Result<Option<String>, ApiError> {
+        let Some(attempt) = self
+            .store
+            .consents()
+            .get(state)
+            .await
+            .map_err(store_error)?
+        else {
+            return Ok(None);
+        };
+        if !self
+            .store
+            .consents()
+            .bind_browser(state, &cookie_binding(cookie))
+            .await
+            .map_err(store_error)?
+        {
+            return Ok(None);
+        }
+        let provider = self.provider(&attempt.key.provider_name).await?;
+        let endpoints = self.endpoints(&provider).await?;
+        let pkce = Pkce::from_verifier(self.open_verifier(&attempt)?);
+        let url = self
+            .oauth
+            .authorization_url(
+                &endpoints,
+                &self.callback_url,
+                &attempt.scopes,
+                state,
+                &pkce,
+            )
+            .map_err(flow_error)?;
+        Ok(Some(url.to_string()))
+    }
+
+    fn open_verifier(&self, attempt: &ConsentAttempt) -> Result<secrecy::SecretString, ApiError> {
+        let key = &attempt.key;
+        let binding = Binding::request_state(&key.issuer, &key.subject, &key.provider_name);
+        let plain = self
+            .vault
+            .open(&binding, &attempt.sealed_verifier)
+            .map_err(|_| ApiError::internal("cannot open the consent attempt"))?;
+        let text = String::from_utf8(plain.to_vec())
+            .map_err(|_| ApiError::internal("corrupt consent attempt"))?;
+        Ok(secrecy::SecretString::from(text))
+    }
+
+    /// Finishes browser consent. Every rejection stores nothing: unknown, reused or
+    /// expired state; a browser other than the one that opened the link; a wrong
+    /// `iss`; a code the provider refuses (reused, or issued for another attempt's PKCE).
+    pub async fn complete_callback(
+        &self,
+        params: &CallbackParams,
+        cookie: Option<&str>,
+    ) -> CallbackOutcome {
+        let failed = |status: u16, message: &str| CallbackOutcome::Failed {
+            status,
+            message: message.to_owned(),
+        };
+        let Some(state) = params.state.as_deref().filter(|s| !s.is_empty()) else {
+            return failed(
+                400,
+                "This sign-in link is missing its state. Start again from your application.",
+            );
+        };
+        let attempt = match self.store.consents().take(state).await {
+            Ok(Some(attempt)) => attempt,
+            Ok(None) => {
+                return failed(
+                    400,
+                    "This sign-in link has expired or was already used. Start again from your application.",
+                );
+            }
+            Err(error) => {
+                tracing::error!(%error, "reading a consent attempt failed");
+                return failed(503, "The service is unavailable; try again shortly.");
+            }
+        };
+        let provider_name = attempt.key.provider_name.clone();
+        let cookie_matches = match (cookie, &attempt.browser_binding) {
+            (Some(cookie), Some(bound)) => &cookie_binding(cookie) == bound,
+            _ => false,
+        };
+        if !cookie_matches {
+            tracing::warn!(provider = %provider_name, "consent callback from a browser that did not start it");
+            return failed(
+                400,
+                "This sign-in was started in another browser. Start again from your application.",
+            );
+        }
+        if let Some(error) = &params.error {
+            tracing::info!(provider = %provider_name, error = %error, "consent declined or failed at the provider");
+            return failed(
+                400,
+                "The provider did not grant access, so nothing was connected.",
+            );
+        }
+        let provider = match self.provider(&provider_name).await {
+            Ok(provider) => provider,
+            Err(_) => return failed(400, "This provider is no longer configured."),
+        };
+        if !provider.issuer.is_empty() && params.iss.as_deref() != Some(provider.issuer.as_str()) {
+            tracing::warn!(provider = %provider_name, "consent callback with a missing or wrong iss");
+            return failed(
+                400,
+                "The response did not come from the expected provider, so nothing was connected.",
+            );
+        }
+        let Some(code) = params.code.as_deref().filter(|c| !c.is_empty()) else {
+            return failed(400, "The provider sent no authorization code.");
+        };
+        let result = async {
+            let endpoints = self.endpoints(&provider).await?;
+            let verifier = self.open_verifier(&attempt)?;
+            let tokens = self
+                .oauth
+                .exchange_code(&endpoints, &self.callback_url, code, &verifier)
+                .await
+                .map_err(flow_error)?;
+            self.store_consented(&attempt.key, &attempt.scopes, &tokens)
+                .await
+        }
+        .await;
+        match result {
+            Ok(()) => {
+                tracing::info!(provider = %provider_name, subject = %attempt.key.subject, "connection established");
+                CallbackOutcome::Connected {
+                    provider_display_name: if provider.display_name.is_empty() {
+                        provider.name
+                    } else {
+                        provider.display_name
+                    },
+                }
+            }
+            Err(error) => {
+                tracing::warn!(provider = %provider_name, error = %error, "code exchange failed");
+                failed(
+                    400,
+                    "The provider refused to complete the sign-in, so nothing was connected. Start again.",
+                )
+            }
+        }
+    }
+
+    /// Seals and stores tokens from a completed consent, in place of any earlier ones.
+    pub(crate) async fn store_consented(
+        &self,
+        key: &ConnectionKey,
+        requested: &[String],
+        tokens: &TokenSet,
+    ) -> Result<(), ApiError> {
+        let granted = tokens.scopes.clone().unwrap_or_else(|| requested.to_vec());
+        let write = TokenWrite {
+            sealed_tokens: self.seal_tokens(key, tokens)?,
+            granted_scopes: granted,
+            access_expire_time: tokens.expires_at,
+        };
+        self.store
+            .connections()
+            .save_consent(key, write)
+            .await
+            .map_err(store_error)?;
+        self.notify(key);
+        Ok(())
+    }
+}
+
+/// The query of `/oauth/v1/callback`.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct CallbackParams {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    pub iss: Option<String>,
+    pub error: Option<String>,
+}
+
+pub(crate) fn flow_error(error: FlowError) -> ApiError {
+    match error {
+        FlowError::Transient { .. } => {
+            ApiError::unavailable(format!("the OAuth provider is unavailable: {error}"))
+        }
+        FlowError::Misconfigured(_) => ApiError::new(Code::FailedPrecondition, error.to_string())
+            .with_reason("OAUTH_PROVIDER_MISCONFIGURED"),
+        other => ApiError::new(Code::FailedPrecondition, other.to_string())
+            .with_reason("OAUTH_PROVIDER_REJECTED"),
+    }
+}

@@ -1,0 +1,247 @@
+//! What `TokenService.GetUpstreamCredential` answers: the header a proxy injects for
+//! one user and one server, or the consent error that tells the user what to do.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use adp_core::identity::Identity;
+use adp_core::server::{Auth, DEFAULT_TOKEN_HEADER, McpServer};
+use adp_core::{ApiError, Code};
+use adp_oauth::TokenSet;
+use adp_store::StoreError;
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::connections::{Connections, Usable};
+use crate::consent_errors::{self, ConsentContext};
+use crate::errors::store_error;
+
+/// The header to inject. `value` is secret.
+pub struct Credential {
+    pub header_name: String,
+    pub value: SecretString,
+    pub expire_time: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credential")
+            .field("header_name", &self.header_name)
+            .field("expire_time", &self.expire_time)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One client-credentials token per server, shared by every caller.
+#[derive(Debug, Default)]
+pub struct ServiceAccountCache {
+    tokens: tokio::sync::Mutex<HashMap<String, TokenSet>>,
+}
+
+pub struct CredentialIssuer {
+    pub connections: Arc<Connections>,
+    pub service_accounts: ServiceAccountCache,
+    pub oauth: adp_oauth::OAuthClient,
+}
+
+impl std::fmt::Debug for CredentialIssuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CredentialIssuer").finish_non_exhaustive()
+    }
+}
+
+impl CredentialIssuer {
+    pub async fn credential(
+        &self,
+        identity: &Identity,
+        server_name: &str,
+    ) -> Result<Credential, ApiError> {
+        let store = self.connections.store();
+        let server = match store.servers().get(server_name).await {
+            Ok(stored) => stored.spec,
+            Err(StoreError::NotFound { .. }) => {
+                return Err(ApiError::not_found("mcp server", server_name));
+            }
+            Err(other) => return Err(store_error(other)),
+        };
+        if !server.enabled {
+            return Err(ApiError::new(
+                Code::FailedPrecondition,
+                format!("mcp server {server_name:?} is disabled"),
+            )
+            .with_reason("MCP_SERVER_DISABLED")
+            .with_metadata("mcpServer", server_name));
+        }
+        match &server.auth {
+            Auth::None | Auth::TokenPassthrough => Ok(Credential {
+                header_name: String::new(),
+                value: SecretString::from(String::new()),
+                expire_time: None,
+            }),
+            Auth::StaticKey {
+                key_ref,
+                header_name,
+            } => Ok(Credential {
+                header_name: if header_name.is_empty() {
+                    DEFAULT_TOKEN_HEADER.to_owned()
+                } else {
+                    header_name.clone()
+                },
+                value: self.connections.open_secret(key_ref).await?,
+                expire_time: None,
+            }),
+            Auth::ServiceAccountOAuth {
+                provider_name,
+                scopes,
+                token_injection,
+            } => {
+                let tokens = self
+                    .service_account_token(&server, provider_name, scopes)
+                    .await?;
+                Ok(inject(
+                    token_injection.effective_header_name(),
+                    token_injection.effective_prefix(),
+                    &tokens,
+                ))
+            }
+            Auth::UserOAuth {
+                provider_name,
+                required_scopes,
+                token_injection,
+            } => {
+                let tokens = self
+                    .user_token(identity, &server, provider_name, required_scopes)
+                    .await?;
+                Ok(inject(
+                    token_injection.effective_header_name(),
+                    token_injection.effective_prefix(),
+                    &tokens,
+                ))
+            }
+        }
+    }
+
+    async fn user_token(
+        &self,
+        identity: &Identity,
+        server: &McpServer,
+        provider_name: &str,
+        required: &[String],
+    ) -> Result<TokenSet, ApiError> {
+        let key = Connections::key(identity, provider_name);
+        let stored = self
+            .connections
+            .store()
+            .connections()
+            .get(&key)
+            .await
+            .map_err(store_error)?;
+        let Some(connection) = stored else {
+            let url = self
+                .authorize_url(identity, provider_name, &server.name)
+                .await?;
+            let context = ConsentContext {
+                provider_name,
+                server_name: &server.name,
+                authorize_url: &url,
+            };
+            return Err(consent_errors::connection_required(&context, required));
+        };
+        if connection.expired.is_none() {
+            let missing: Vec<String> = required
+                .iter()
+                .filter(|s| !connection.granted_scopes.contains(s))
+                .cloned()
+                .collect();
+            if !missing.is_empty() {
+                let url = self
+                    .authorize_url(identity, provider_name, &server.name)
+                    .await?;
+                let context = ConsentContext {
+                    provider_name,
+                    server_name: &server.name,
+                    authorize_url: &url,
+                };
+                return Err(consent_errors::scope_upgrade_required(
+                    &context,
+                    &connection.granted_scopes,
+                    required,
+                    &missing,
+                ));
+            }
+        }
+        match self.connections.usable_tokens(connection).await? {
+            Usable::Tokens(tokens) => Ok(tokens),
+            Usable::Expired(reason) => {
+                let url = self
+                    .authorize_url(identity, provider_name, &server.name)
+                    .await?;
+                let context = ConsentContext {
+                    provider_name,
+                    server_name: &server.name,
+                    authorize_url: &url,
+                };
+                Err(consent_errors::token_expired(&context, reason))
+            }
+        }
+    }
+
+    /// A fresh consent link for the error, so the user can act on it directly.
+    async fn authorize_url(
+        &self,
+        identity: &Identity,
+        provider_name: &str,
+        server_name: &str,
+    ) -> Result<String, ApiError> {
+        Ok(self
+            .connections
+            .start_consent(identity, provider_name, &[], Some(server_name))
+            .await?
+            .authorize_url)
+    }
+
+    async fn service_account_token(
+        &self,
+        server: &McpServer,
+        provider_name: &str,
+        scopes: &[String],
+    ) -> Result<TokenSet, ApiError> {
+        // one lock for all servers keeps this simple; client-credentials fetches are rare
+        let mut cache = self.service_accounts.tokens.lock().await;
+        if let Some(tokens) = cache.get(&server.name)
+            && tokens
+                .expires_at
+                .is_none_or(|at| at - Utc::now() > chrono::Duration::seconds(60))
+        {
+            return Ok(tokens.clone());
+        }
+        let provider = self.connections.provider(provider_name).await?;
+        let endpoints = self.connections.endpoints(&provider).await?;
+        let tokens = self.oauth.client_credentials(&endpoints, scopes).await.map_err(|error| {
+            tracing::warn!(server = %server.name, provider = %provider_name, %error, "client credentials grant failed");
+            ApiError::new(Code::Unavailable, format!("the service account token for {} is unavailable: {error}", server.name))
+                .with_reason("SERVICE_ACCOUNT_TOKEN_UNAVAILABLE")
+                .with_metadata("mcpServer", server.name.clone())
+                .with_metadata("providerName", provider_name)
+        })?;
+        cache.insert(server.name.clone(), tokens.clone());
+        Ok(tokens)
+    }
+
+    /// Forgets a server's shared token (its configuration changed).
+    pub async fn forget_service_account(&self, server_name: &str) {
+        self.service_accounts
+            .tokens
+            .lock()
+            .await
+            .remove(server_name);
+    }
+}
+
+fn inject(header_name: &str, prefix: &str, tokens: &TokenSet) -> Credential {
+    Credential {
+        header_name: header_name.to_owned(),
+        value: SecretString::from(format!("{prefix}{}", tokens.access_token.expose_secret())),
+        expire_time: tokens.expires_at,
+    }
+}
