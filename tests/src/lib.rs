@@ -13,6 +13,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tonic::transport::Channel;
 
+pub mod consent;
 pub mod oidc;
 pub mod pg;
 
@@ -46,12 +47,26 @@ impl ControlPlaneProcess {
         Self::start_with(&[]).await
     }
 
-    /// Extra environment, e.g. `ADP_DATABASE_URL`.
+    /// Extra environment, e.g. `ADP_DATABASE_URL`. An explicit `ADP_JWT_HS256_SECRET_FILE`
+    /// replaces the generated per-process secret, so replicas started with the same file
+    /// accept each other's tokens ([`ControlPlaneProcess::token`] signs with that file's
+    /// contents); see [`write_jwt_secret`].
     pub async fn start_with(env: &[(&str, &str)]) -> Self {
         let data_dir = tempfile::tempdir().unwrap();
-        let secret_file = data_dir.path().join("jwt-secret");
-        let jwt_secret = format!("test-secret-{}", uuid::Uuid::new_v4()).into_bytes();
-        std::fs::write(&secret_file, &jwt_secret).unwrap();
+        let explicit_secret = env
+            .iter()
+            .find(|(key, _)| *key == "ADP_JWT_HS256_SECRET_FILE")
+            .map(|(_, path)| PathBuf::from(path));
+        let (secret_file, jwt_secret) = match explicit_secret {
+            Some(path) => {
+                let secret = std::fs::read(&path).unwrap();
+                (path, secret)
+            }
+            None => {
+                let path = data_dir.path().join("jwt-secret");
+                (path.clone(), write_jwt_secret(&path))
+            }
+        };
         let mut command = Command::new(binary("adp-control-plane"));
         command
             .env_clear()
@@ -151,6 +166,15 @@ impl ControlPlaneProcess {
 }
 
 pub const ISSUER: &str = "https://issuer.adp.test";
+
+/// Writes a fresh random HS256 secret to `path` and returns it. Pass the path as
+/// `ADP_JWT_HS256_SECRET_FILE` to every [`ControlPlaneProcess::start_with`] that should
+/// share it.
+pub fn write_jwt_secret(path: &std::path::Path) -> Vec<u8> {
+    let secret = format!("test-secret-{}", uuid::Uuid::new_v4()).into_bytes();
+    std::fs::write(path, &secret).unwrap();
+    secret
+}
 
 /// Wraps a message with `authorization: Bearer <token>`.
 pub fn authed<T>(message: T, token: &str) -> tonic::Request<T> {

@@ -70,6 +70,8 @@ pub struct Connections {
     settings: ConnectionSettings,
     changes: broadcast::Sender<ConnectionKey>,
     refresh_locks: Mutex<HashMap<ConnectionKey, Arc<tokio::sync::Mutex<()>>>>,
+    /// Device authorizations being polled, so repeated calls reuse one user code.
+    pending_devices: Mutex<HashMap<ConnectionKey, adp_oauth::DeviceAuthorization>>,
 }
 
 impl Connections {
@@ -91,6 +93,7 @@ impl Connections {
             settings,
             changes,
             refresh_locks: Mutex::new(HashMap::new()),
+            pending_devices: Mutex::new(HashMap::new()),
         })
     }
 

@@ -35,7 +35,8 @@ impl std::fmt::Debug for Credential {
 /// One client-credentials token per server, shared by every caller.
 #[derive(Debug, Default)]
 pub struct ServiceAccountCache {
-    tokens: tokio::sync::Mutex<HashMap<String, TokenSet>>,
+    /// Each server's token with when it was fetched.
+    tokens: tokio::sync::Mutex<HashMap<String, (TokenSet, DateTime<Utc>)>>,
 }
 
 pub struct CredentialIssuer {
@@ -208,10 +209,8 @@ impl CredentialIssuer {
     ) -> Result<TokenSet, ApiError> {
         // one lock for all servers keeps this simple; client-credentials fetches are rare
         let mut cache = self.service_accounts.tokens.lock().await;
-        if let Some(tokens) = cache.get(&server.name)
-            && tokens
-                .expires_at
-                .is_none_or(|at| at - Utc::now() > chrono::Duration::seconds(60))
+        if let Some((tokens, fetched_at)) = cache.get(&server.name)
+            && still_fresh(tokens, *fetched_at, Utc::now())
         {
             return Ok(tokens.clone());
         }
@@ -224,7 +223,7 @@ impl CredentialIssuer {
                 .with_metadata("mcpServer", server.name.clone())
                 .with_metadata("providerName", provider_name)
         })?;
-        cache.insert(server.name.clone(), tokens.clone());
+        cache.insert(server.name.clone(), (tokens.clone(), Utc::now()));
         Ok(tokens)
     }
 
@@ -238,10 +237,55 @@ impl CredentialIssuer {
     }
 }
 
+/// Reuse a shared token for the first 80% of its life (at most until a minute before
+/// it expires), so short-lived tokens are still cached and long ones renewed early.
+fn still_fresh(tokens: &TokenSet, fetched_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    let Some(expires_at) = tokens.expires_at else {
+        return true;
+    };
+    let lifetime = expires_at - fetched_at;
+    let renew_at = std::cmp::max(
+        fetched_at + lifetime * 4 / 5,
+        expires_at - chrono::Duration::seconds(60),
+    );
+    let renew_at = std::cmp::min(renew_at, expires_at - chrono::Duration::seconds(1));
+    now < renew_at
+}
+
 fn inject(header_name: &str, prefix: &str, tokens: &TokenSet) -> Credential {
     Credential {
         header_name: header_name.to_owned(),
         value: SecretString::from(format!("{prefix}{}", tokens.access_token.expose_secret())),
         expire_time: tokens.expires_at,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokens(expires_in: i64, fetched_at: DateTime<Utc>) -> TokenSet {
+        TokenSet {
+            access_token: SecretString::from("t".to_owned()),
+            refresh_token: None,
+            token_type: "Bearer".into(),
+            expires_at: Some(fetched_at + chrono::Duration::seconds(expires_in)),
+            scopes: None,
+        }
+    }
+
+    #[test]
+    fn short_and_long_service_account_tokens_are_reused_then_renewed() {
+        let t0 = Utc::now();
+        let short = tokens(30, t0);
+        assert!(still_fresh(&short, t0, t0 + chrono::Duration::seconds(20)));
+        assert!(!still_fresh(&short, t0, t0 + chrono::Duration::seconds(25)));
+        let long = tokens(3600, t0);
+        assert!(still_fresh(&long, t0, t0 + chrono::Duration::seconds(3000)));
+        assert!(!still_fresh(
+            &long,
+            t0,
+            t0 + chrono::Duration::seconds(3541)
+        ));
     }
 }

@@ -137,17 +137,19 @@ impl Connections {
         provider: &OAuthProvider,
         scopes: Vec<String>,
     ) -> Result<ConsentStart, ApiError> {
+        // a user code still being polled is handed out again rather than starting
+        // a second flow (and a second poller) for every call that needs consent
+        if let Some(pending) = self.pending_device(&key) {
+            return Ok(device_start(pending));
+        }
         let endpoints = self.endpoints(provider).await?;
         let device = self
             .oauth
             .start_device_authorization(&endpoints, &scopes)
             .await
             .map_err(flow_error)?;
-        let authorize_url = device
-            .verification_uri_complete
-            .clone()
-            .unwrap_or_else(|| device.verification_uri.clone());
-        let expire_time = device.expires_at;
+        self.pending_devices_map()
+            .insert(key.clone(), device.clone());
         let this = Arc::clone(self);
         let polled = device.clone();
         tokio::spawn(async move {
@@ -162,12 +164,23 @@ impl Connections {
                     tracing::info!(provider = %key.provider_name, %error, "device authorization ended without tokens")
                 }
             }
+            this.pending_devices_map().remove(&key);
         });
-        Ok(ConsentStart {
-            authorize_url,
-            expire_time,
-            device: Some(device),
-        })
+        Ok(device_start(device))
+    }
+
+    fn pending_devices_map(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<ConnectionKey, DeviceAuthorization>>
+    {
+        self.pending_devices
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn pending_device(&self, key: &ConnectionKey) -> Option<DeviceAuthorization> {
+        let pending = self.pending_devices_map().get(key).cloned()?;
+        (pending.expires_at - Utc::now() > chrono::Duration::seconds(30)).then_some(pending)
     }
 
     /// Where `/oauth/v1/connect/{state}` sends the browser, after binding the attempt
@@ -241,7 +254,9 @@ impl Connections {
                 "This sign-in link is missing its state. Start again from your application.",
             );
         };
-        let attempt = match self.store.consents().take(state).await {
+        // read first: a request without this browser's cookie must not be able to
+        // burn the attempt of the browser that owns it
+        let attempt = match self.store.consents().get(state).await {
             Ok(Some(attempt)) => attempt,
             Ok(None) => {
                 return failed(
@@ -265,6 +280,20 @@ impl Connections {
                 400,
                 "This sign-in was started in another browser. Start again from your application.",
             );
+        }
+        // one-time from here on: a replay of this callback finds nothing
+        match self.store.consents().take(state).await {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                return failed(
+                    400,
+                    "This sign-in link was already used. Start again from your application.",
+                );
+            }
+            Err(error) => {
+                tracing::error!(%error, "taking a consent attempt failed");
+                return failed(503, "The service is unavailable; try again shortly.");
+            }
         }
         if let Some(error) = &params.error {
             tracing::info!(provider = %provider_name, error = %error, "consent declined or failed at the provider");
@@ -340,6 +369,17 @@ impl Connections {
             .map_err(store_error)?;
         self.notify(key);
         Ok(())
+    }
+}
+
+fn device_start(device: DeviceAuthorization) -> ConsentStart {
+    ConsentStart {
+        authorize_url: device
+            .verification_uri_complete
+            .clone()
+            .unwrap_or_else(|| device.verification_uri.clone()),
+        expire_time: device.expires_at,
+        device: Some(device),
     }
 }
 

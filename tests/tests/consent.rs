@@ -1,0 +1,15 @@
+//! End-to-end consent interop: the real control plane binary against a real OAuth
+//! authorization server (oidc-provider on loopback), driven through the admin,
+//! connection and token APIs and a browser that follows the consent links.
+//!
+//! Build the binaries first: `cargo build --workspace --bins`.
+#![allow(clippy::unwrap_used)]
+
+#[path = "consent/flows.rs"]
+mod flows;
+#[path = "consent/refresh.rs"]
+mod refresh;
+#[path = "consent/security.rs"]
+mod security;
+#[path = "consent/support.rs"]
+mod support;
