@@ -21,6 +21,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
@@ -99,6 +100,7 @@ impl ControlPlane {
                 connections: connections.clone(),
                 service_accounts: Default::default(),
                 oauth,
+                servers: Default::default(),
             },
             connections,
         });
@@ -262,6 +264,14 @@ async fn serve_grpc(
         .layer(PropagateRequestIdLayer::x_request_id())
         .into_inner();
 
+    // with our own listener tonic cannot set TCP_NODELAY; without it small responses
+    // can wait out the peer's delayed ACK (~40 ms tails)
+    let incoming = TcpListenerStream::new(listener).map(|stream| {
+        if let Ok(stream) = &stream {
+            let _ = stream.set_nodelay(true);
+        }
+        stream
+    });
     tonic::transport::Server::builder()
         .layer(layers)
         .add_service(health_service)
@@ -283,7 +293,7 @@ async fn serve_grpc(
             state: state.clone(),
         }))
         .add_service(TokenServiceServer::new(TokenApi { state }))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+        .serve_with_incoming_shutdown(incoming, async move {
             let _ = shutdown.wait_for(|stop| *stop).await;
         })
         .await?;

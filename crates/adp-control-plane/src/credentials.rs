@@ -43,6 +43,48 @@ pub struct CredentialIssuer {
     pub connections: Arc<Connections>,
     pub service_accounts: ServiceAccountCache,
     pub oauth: adp_oauth::OAuthClient,
+    pub servers: ServerCache,
+}
+
+/// Server specs for at most [`SERVER_CACHE_TTL`]: every proxy call needs one and they
+/// change rarely. Writes through this replica drop the entry at once; writes through
+/// another replica are seen within the TTL. Connections are never cached, so a
+/// revocation or expiry takes effect on the next call.
+#[derive(Debug, Default)]
+pub struct ServerCache {
+    entries: std::sync::Mutex<HashMap<String, (McpServer, std::time::Instant)>>,
+}
+
+pub const SERVER_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+const SERVER_CACHE_MAX: usize = 10_000;
+
+impl ServerCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (McpServer, std::time::Instant)>> {
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn get(&self, name: &str) -> Option<McpServer> {
+        let entries = self.lock();
+        let (server, at) = entries.get(name)?;
+        (at.elapsed() < SERVER_CACHE_TTL).then(|| server.clone())
+    }
+
+    fn put(&self, server: McpServer) {
+        let mut entries = self.lock();
+        if entries.len() >= SERVER_CACHE_MAX {
+            entries.retain(|_, (_, at)| at.elapsed() < SERVER_CACHE_TTL);
+            if entries.len() >= SERVER_CACHE_MAX {
+                entries.clear();
+            }
+        }
+        entries.insert(server.name.clone(), (server, std::time::Instant::now()));
+    }
+
+    fn forget(&self, name: &str) {
+        self.lock().remove(name);
+    }
 }
 
 impl std::fmt::Debug for CredentialIssuer {
@@ -57,14 +99,7 @@ impl CredentialIssuer {
         identity: &Identity,
         server_name: &str,
     ) -> Result<Credential, ApiError> {
-        let store = self.connections.store();
-        let server = match store.servers().get(server_name).await {
-            Ok(stored) => stored.spec,
-            Err(StoreError::NotFound { .. }) => {
-                return Err(ApiError::not_found("mcp server", server_name));
-            }
-            Err(other) => return Err(store_error(other)),
-        };
+        let server = self.server(server_name).await?;
         if !server.enabled {
             return Err(ApiError::new(
                 Code::FailedPrecondition,
@@ -227,8 +262,23 @@ impl CredentialIssuer {
         Ok(tokens)
     }
 
-    /// Forgets a server's shared token (its configuration changed).
-    pub async fn forget_service_account(&self, server_name: &str) {
+    async fn server(&self, server_name: &str) -> Result<McpServer, ApiError> {
+        if let Some(server) = self.servers.get(server_name) {
+            return Ok(server);
+        }
+        match self.connections.store().servers().get(server_name).await {
+            Ok(stored) => {
+                self.servers.put(stored.spec.clone());
+                Ok(stored.spec)
+            }
+            Err(StoreError::NotFound { .. }) => Err(ApiError::not_found("mcp server", server_name)),
+            Err(other) => Err(store_error(other)),
+        }
+    }
+
+    /// Forgets what is cached about a server (it was changed or deleted here).
+    pub async fn server_changed(&self, server_name: &str) {
+        self.servers.forget(server_name);
         self.service_accounts
             .tokens
             .lock()

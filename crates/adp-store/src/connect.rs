@@ -85,12 +85,6 @@ impl Store {
         ConsentRepo { store: self }
     }
 
-    /// Reads that must see this replica's own latest write (SQLite readers may lag
-    /// a WAL checkpoint behind the writer connection; PostgreSQL is one pool).
-    pub(crate) fn writer_or_reader(&self) -> DatabaseConnection {
-        self.writer.clone()
-    }
-
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.reader.ping().await?;
         Ok(())

@@ -242,10 +242,7 @@ impl McpServerService for ServerService {
             .await
             .map_err(|e| write_error(&server, e))?;
         tracing::info!(server = %server.name, version = updated.meta.version, "mcp server updated");
-        self.state
-            .credentials
-            .forget_service_account(&server.name)
-            .await;
+        self.state.credentials.server_changed(&server.name).await;
         self.state
             .connections
             .auth_mode_switched(&server.name, &stored.spec.auth, &server.auth)
@@ -272,6 +269,7 @@ impl McpServerService for ServerService {
             .delete(&request.name, expected)
             .await
             .map_err(store_error)?;
+        self.state.credentials.server_changed(&request.name).await;
         tracing::info!(server = %request.name, "mcp server deleted");
         Ok(Response::new(pb::DeleteMcpServerResponse {}))
     }

@@ -48,7 +48,7 @@ impl ConnectionRepo<'_> {
     pub async fn get(&self, key: &ConnectionKey) -> Result<Option<StoredConnection>, StoreError> {
         row::Entity::find()
             .filter(by_key(key))
-            .one(&self.store.writer_or_reader())
+            .one(&self.store.reader)
             .await?
             .map(to_stored)
             .transpose()
