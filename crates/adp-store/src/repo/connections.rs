@@ -48,8 +48,10 @@ impl ConnectionRepo<'_> {
     pub async fn get(&self, key: &ConnectionKey) -> Result<Option<StoredConnection>, StoreError> {
         row::Entity::find()
             .filter(by_key(key))
-            .one(&self.store.reader)
+            .all(&self.store.reader)
             .await?
+            .into_iter()
+            .next()
             .map(to_stored)
             .transpose()
     }

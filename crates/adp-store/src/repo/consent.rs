@@ -45,8 +45,10 @@ impl ConsentRepo<'_> {
     pub async fn get(&self, state: &str) -> Result<Option<ConsentAttempt>, StoreError> {
         let model = row::Entity::find_by_id(state.to_owned())
             .filter(row::Column::ExpireTime.gt(now()))
-            .one(&self.store.writer)
-            .await?;
+            .all(&self.store.writer)
+            .await?
+            .into_iter()
+            .next();
         model.map(to_attempt).transpose()
     }
 

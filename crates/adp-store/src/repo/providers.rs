@@ -42,8 +42,10 @@ impl ProviderRepo<'_> {
 
     pub async fn get(&self, name: &str) -> Result<Stored<OAuthProvider>, StoreError> {
         let model = row::Entity::find_by_id(name.to_owned())
-            .one(&self.store.reader)
+            .all(&self.store.reader)
             .await?
+            .into_iter()
+            .next()
             .ok_or_else(|| StoreError::NotFound {
                 kind: KIND,
                 name: name.to_owned(),

@@ -55,8 +55,10 @@ impl SecretRepo<'_> {
                     row::Column::Version,
                 ])
                 .into_tuple()
-                .one(&self.store.reader)
+                .all(&self.store.reader)
                 .await?
+                .into_iter()
+                .next()
                 .ok_or_else(|| StoreError::NotFound {
                     kind: KIND,
                     name: name.to_owned(),
@@ -70,8 +72,10 @@ impl SecretRepo<'_> {
     /// The sealed value, for the one caller that opens it with the vault.
     pub async fn sealed_value(&self, name: &str) -> Result<Vec<u8>, StoreError> {
         row::Entity::find_by_id(name.to_owned())
-            .one(&self.store.reader)
+            .all(&self.store.reader)
             .await?
+            .into_iter()
+            .next()
             .map(|model| model.sealed_value)
             .ok_or_else(|| StoreError::NotFound {
                 kind: KIND,
