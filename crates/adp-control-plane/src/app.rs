@@ -205,12 +205,8 @@ fn write_dev_secret(path: &Path) -> anyhow::Result<()> {
         .mode(0o600)
         .open(path)
         .with_context(|| format!("cannot create {}", path.display()))?;
-    file.write_all(hex_encode(&secret).as_bytes())?;
+    file.write_all(hex::encode(secret).as_bytes())?;
     Ok(())
-}
-
-fn hex_encode(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 async fn serve_grpc(

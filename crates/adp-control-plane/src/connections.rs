@@ -24,6 +24,7 @@ use secrecy::SecretString;
 use tokio::sync::broadcast;
 use url::Url;
 
+pub(crate) use consent::random_token;
 pub use consent::{CallbackOutcome, CallbackParams, ConsentStart};
 
 use crate::errors::store_error;

@@ -14,7 +14,7 @@ pub async fn connect(
     AxumState(state): AxumState<SharedState>,
     Path(attempt): Path<String>,
 ) -> Response {
-    let cookie = base64_random();
+    let cookie = crate::connections::random_token();
     match state.connections.provider_redirect(&attempt, &cookie).await {
         Ok(Some(url)) => {
             let secure = if state.public_url.starts_with("https://") {
@@ -71,11 +71,6 @@ pub async fn callback(
             &message,
         ),
     }
-}
-
-fn base64_random() -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
 }
 
 fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {

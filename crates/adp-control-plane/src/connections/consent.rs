@@ -33,20 +33,14 @@ pub enum CallbackOutcome {
     Failed { status: u16, message: String },
 }
 
-fn random_token() -> String {
+/// 256 random bits, URL-safe: consent `state` values and browser cookies.
+pub(crate) fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
 }
 
 /// What is stored for a browser cookie: never the cookie itself.
 pub fn cookie_binding(cookie: &str) -> String {
-    hex_digest(cookie.as_bytes())
-}
-
-fn hex_digest(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(cookie.as_bytes()))
 }
 
 impl Connections {
