@@ -64,19 +64,15 @@ fn main() -> Result<(), Box<dyn Error>> {
 /// Finds `buf/validate/validate.proto` inside the prost-protovalidate-types package that
 /// cargo already downloaded, so the file is used from its source rather than copied here.
 fn protovalidate_proto_root(manifest_dir: &Path) -> Result<PathBuf, Box<dyn Error>> {
-    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let output = Command::new(cargo)
-        .args([
-            "metadata",
-            "--format-version",
-            "1",
-            "--offline",
-            "--filter-platform",
-        ])
-        .arg(env::var("TARGET")?)
-        .arg("--manifest-path")
-        .arg(manifest_dir.join("Cargo.toml"))
-        .output()?;
+    // offline first: a normal build has already downloaded every package. A build of
+    // one package after the workspace gained a dependency has not, and then cargo
+    // metadata must fetch the new packages from the registry to resolve.
+    let output = cargo_metadata(manifest_dir, true)?;
+    let output = if output.status.success() {
+        output
+    } else {
+        cargo_metadata(manifest_dir, false)?
+    };
     if !output.status.success() {
         return Err(format!(
             "cargo metadata failed: {}",
@@ -103,4 +99,21 @@ fn protovalidate_proto_root(manifest_dir: &Path) -> Result<PathBuf, Box<dyn Erro
         }
     }
     Err("prost-protovalidate-types not found in cargo metadata".into())
+}
+
+fn cargo_metadata(
+    manifest_dir: &Path,
+    offline: bool,
+) -> Result<std::process::Output, Box<dyn Error>> {
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut command = Command::new(cargo);
+    command.args(["metadata", "--format-version", "1", "--filter-platform"]);
+    command.arg(env::var("TARGET")?);
+    if offline {
+        command.arg("--offline");
+    }
+    command
+        .arg("--manifest-path")
+        .arg(manifest_dir.join("Cargo.toml"));
+    Ok(command.output()?)
 }

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use adp_api::v1::config_discovery_service_server::ConfigDiscoveryServiceServer;
 use adp_api::v1::connection_service_server::ConnectionServiceServer;
 use adp_api::v1::managed_catalog_service_server::ManagedCatalogServiceServer;
 use adp_api::v1::mcp_server_service_server::McpServerServiceServer;
@@ -29,9 +30,11 @@ use tracing::Level;
 
 use crate::auth::Authenticator;
 use crate::config::{JwtKeys, Settings};
+use crate::config_feed::ConfigFeed;
 use crate::connections::Connections;
 use crate::credentials::CredentialIssuer;
 use crate::service::catalog::CatalogService;
+use crate::service::config::ConfigApi;
 use crate::service::connections::ConnectionApi;
 use crate::service::providers::ProviderService;
 use crate::service::secrets::SecretStoreService;
@@ -106,9 +109,11 @@ impl ControlPlane {
         });
         tokio::spawn(purge_consent_attempts(state.clone()));
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let feed = ConfigFeed::start(state.store.clone(), shutdown_rx.clone());
         let mut tasks = JoinSet::new();
         tasks.spawn(serve_grpc(
             state.clone(),
+            feed,
             grpc_listener,
             shutdown_rx.clone(),
         ));
@@ -211,6 +216,7 @@ fn write_dev_secret(path: &Path) -> anyhow::Result<()> {
 
 async fn serve_grpc(
     state: SharedState,
+    feed: Arc<ConfigFeed>,
     listener: TcpListener,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
@@ -236,6 +242,9 @@ async fn serve_grpc(
         .set_serving::<ConnectionServiceServer<ConnectionApi>>()
         .await;
     health.set_serving::<TokenServiceServer<TokenApi>>().await;
+    health
+        .set_serving::<ConfigDiscoveryServiceServer<ConfigApi>>()
+        .await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(adp_api::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -287,6 +296,11 @@ async fn serve_grpc(
         }))
         .add_service(ConnectionServiceServer::new(ConnectionApi {
             state: state.clone(),
+        }))
+        .add_service(ConfigDiscoveryServiceServer::new(ConfigApi {
+            state: state.clone(),
+            feed,
+            shutdown: shutdown.clone(),
         }))
         .add_service(TokenServiceServer::new(TokenApi { state }))
         .serve_with_incoming_shutdown(incoming, async move {

@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use adp_core::connection::{ConnectionKey, StoredConnection};
 use adp_core::identity::Identity;
-use adp_core::listing::ListQuery;
 use adp_core::provider::{GrantType, OAuthProvider, TokenAuthMethod};
 use adp_core::server::Auth;
 use adp_core::{ApiError, Code};
@@ -160,52 +159,24 @@ impl Connections {
     }
 
     async fn all_providers(&self) -> Result<Vec<OAuthProvider>, ApiError> {
-        let mut out = Vec::new();
-        let mut token = String::new();
-        loop {
-            let query = ListQuery::parse(1000, &token, "", "", &["name"])?;
-            let page = self
-                .store
-                .providers()
-                .list(&query)
-                .await
-                .map_err(store_error)?;
-            token = query.next_page_token(page.items.len(), page.total);
-            out.extend(page.items.into_iter().map(|s| s.spec));
-            if token.is_empty() {
-                return Ok(out);
-            }
-        }
+        self.store.providers().all().await.map_err(store_error)
     }
 
     /// The union of `required_scopes` of the user-delegated servers bound to each provider.
     async fn requested_scopes_by_provider(&self) -> Result<HashMap<String, Vec<String>>, ApiError> {
         let mut out: HashMap<String, Vec<String>> = HashMap::new();
-        let mut token = String::new();
-        loop {
-            let query = ListQuery::parse(1000, &token, "", "", &["name"])?;
-            let page = self
-                .store
-                .servers()
-                .list(&query)
-                .await
-                .map_err(store_error)?;
-            token = query.next_page_token(page.items.len(), page.total);
-            for server in page.items {
-                if let Auth::UserOAuth {
-                    provider_name,
-                    required_scopes,
-                    ..
-                } = &server.spec.auth
-                {
-                    let entry = out.entry(provider_name.clone()).or_default();
-                    *entry = adp_oauth::scope::union(entry, required_scopes);
-                }
-            }
-            if token.is_empty() {
-                return Ok(out);
+        for server in self.store.servers().all().await.map_err(store_error)? {
+            if let Auth::UserOAuth {
+                provider_name,
+                required_scopes,
+                ..
+            } = &server.auth
+            {
+                let entry = out.entry(provider_name.clone()).or_default();
+                *entry = adp_oauth::scope::union(entry, required_scopes);
             }
         }
+        Ok(out)
     }
 
     pub(crate) async fn provider(&self, name: &str) -> Result<OAuthProvider, ApiError> {

@@ -11,6 +11,7 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod config_feed;
 pub mod connections;
 mod consent_errors;
 mod consent_http;

@@ -2,6 +2,7 @@
 //! errors become `tonic::Status` through `ApiError` only.
 
 pub mod catalog;
+pub mod config;
 pub mod connections;
 pub mod providers;
 pub mod secrets;

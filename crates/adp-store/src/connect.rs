@@ -1,3 +1,4 @@
+use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
@@ -6,7 +7,9 @@ use sea_orm_migration::MigratorTrait;
 
 use crate::StoreError;
 use crate::migration::Migrator;
-use crate::repo::{ConnectionRepo, ConsentRepo, ProviderRepo, SecretRepo, ServerRepo};
+use crate::repo::{
+    ConfigLogRepo, ConnectionRepo, ConsentRepo, ProviderRepo, SecretRepo, ServerRepo,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -24,6 +27,9 @@ pub struct Store {
     pub(crate) reader: DatabaseConnection,
     pub(crate) writer: DatabaseConnection,
     backend: Backend,
+    /// Signalled after each committed config write, so this process's config feed
+    /// need not wait for its next poll.
+    pub(crate) config_written: Arc<tokio::sync::Notify>,
 }
 
 impl Store {
@@ -36,6 +42,7 @@ impl Store {
                 reader,
                 writer,
                 backend: Backend::Sqlite,
+                config_written: Arc::default(),
             })
         } else {
             let mut options = ConnectOptions::new(url.to_owned());
@@ -50,6 +57,7 @@ impl Store {
                 reader: pool.clone(),
                 writer: pool,
                 backend: Backend::Postgres,
+                config_written: Arc::default(),
             })
         }
     }
@@ -79,6 +87,10 @@ impl Store {
 
     pub fn connections(&self) -> ConnectionRepo<'_> {
         ConnectionRepo { store: self }
+    }
+
+    pub fn config_log(&self) -> ConfigLogRepo<'_> {
+        ConfigLogRepo { store: self }
     }
 
     pub fn consents(&self) -> ConsentRepo<'_> {

@@ -1,6 +1,8 @@
 //! One module per table. Specs that nothing queries are stored as JSON text so the
 //! schema stays the same on both databases.
 
+pub mod config_change;
+pub mod config_revision;
 pub mod connection;
 pub mod consent_attempt;
 pub mod mcp_server;

@@ -17,6 +17,7 @@ pub mod repo;
 pub use connect::{Backend, Store};
 pub use error::StoreError;
 pub use repo::{
-    ConnectionRepo, ConsentRepo, Page, ProviderRepo, SecretRepo, ServerRepo, TokenWrite,
+    ConfigChange, ConfigKind, ConfigListener, ConfigLogRepo, ConnectionRepo, ConsentRepo, Page,
+    ProviderRepo, SecretRepo, ServerRepo, TokenWrite,
 };
 pub use sea_orm::DbErr;

@@ -4,6 +4,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261126_000001_admin_resources;
 mod m20261126_000002_connections;
+mod m20261126_000003_config_log;
 
 #[derive(Debug)]
 pub struct Migrator;
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261126_000001_admin_resources::Migration),
             Box::new(m20261126_000002_connections::Migration),
+            Box::new(m20261126_000003_config_log::Migration),
         ]
     }
 }

@@ -12,18 +12,20 @@ use adp_core::resource::Meta;
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, SimpleExpr};
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, Order, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, Order, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 
 use crate::StoreError;
 
+mod config_log;
 mod connections;
 mod consent;
 mod providers;
 mod secrets;
 mod servers;
 
+pub use config_log::{ConfigChange, ConfigKind, ConfigListener, ConfigLogRepo};
 pub use connections::{ConnectionRepo, TokenWrite};
 pub use consent::ConsentRepo;
 pub use providers::ProviderRepo;
@@ -132,8 +134,8 @@ where
 /// Sets `columns` (plus `update_time` and `version` from `next`) on the row named
 /// `name` only if it is still at `current_version`: the compare-and-swap every
 /// update goes through.
-pub(crate) async fn update_versioned<E>(
-    db: &DatabaseConnection,
+pub(crate) async fn update_versioned<E, C>(
+    db: &C,
     kind: &'static str,
     name: &str,
     current_version: i64,
@@ -144,6 +146,7 @@ where
     E: EntityTrait,
     E::Column: FromStr + ColumnTrait,
     E::Model: Sync,
+    C: ConnectionTrait,
 {
     let mut update = E::update_many()
         .col_expr(column::<E>("update_time")?, Expr::value(next.update_time))
@@ -158,14 +161,14 @@ where
         .await
         .map_err(|e| StoreError::from_write(kind, name, e))?;
     if result.rows_affected == 0 {
-        return Err(missing_or_moved::<E>(db, kind, name).await);
+        return Err(missing_or_moved::<E, C>(db, kind, name).await);
     }
     Ok(())
 }
 
 /// Deletes the row named `name`, only at `expected_version` when one is given.
-pub(crate) async fn delete_versioned<E>(
-    db: &DatabaseConnection,
+pub(crate) async fn delete_versioned<E, C>(
+    db: &C,
     kind: &'static str,
     name: &str,
     expected_version: Option<i64>,
@@ -174,6 +177,7 @@ where
     E: EntityTrait,
     E::Column: FromStr + ColumnTrait,
     E::Model: Sync,
+    C: ConnectionTrait,
 {
     let mut delete = E::delete_many().filter(column::<E>("name")?.eq(name));
     if let Some(version) = expected_version {
@@ -193,17 +197,18 @@ where
                 other => other,
             })?;
     if result.rows_affected == 0 {
-        return Err(missing_or_moved::<E>(db, kind, name).await);
+        return Err(missing_or_moved::<E, C>(db, kind, name).await);
     }
     Ok(())
 }
 
 /// Why a versioned write touched no row: the row is gone, or its version moved.
-async fn missing_or_moved<E>(db: &DatabaseConnection, kind: &'static str, name: &str) -> StoreError
+async fn missing_or_moved<E, C>(db: &C, kind: &'static str, name: &str) -> StoreError
 where
     E: EntityTrait,
     E::Column: FromStr + ColumnTrait,
     E::Model: Sync,
+    C: ConnectionTrait,
 {
     let exists = match column::<E>("name") {
         Ok(name_column) => E::find().filter(name_column.eq(name)).count(db).await,

@@ -2,8 +2,9 @@ use adp_core::listing::ListQuery;
 use adp_core::provider::OAuthProvider;
 use adp_core::resource::{Meta, Stored};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, EntityTrait};
+use sea_orm::{ActiveValue::Set, EntityTrait, QueryOrder, TransactionTrait};
 
+use super::config_log::{self, ConfigKind};
 use super::{
     Page, decode, delete_versioned, encode, list_rows, meta, names_where, next_meta, now,
     update_versioned,
@@ -30,10 +31,12 @@ impl ProviderRepo<'_> {
             update_time: Set(created),
             version: Set(1),
         };
+        let txn = self.store.writer.begin().await?;
         row::Entity::insert(model)
-            .exec_without_returning(&self.store.writer)
+            .exec_without_returning(&txn)
             .await
             .map_err(|e| StoreError::from_write(KIND, &spec.name, e))?;
+        config_log::commit(self.store, txn, ConfigKind::Provider, &spec.name).await?;
         Ok(Stored {
             spec: spec.clone(),
             meta: meta(created, created, 1),
@@ -66,6 +69,17 @@ impl ProviderRepo<'_> {
         })
     }
 
+    /// Every row, by name: for config snapshots and per-user views that need them all.
+    pub async fn all(&self) -> Result<Vec<OAuthProvider>, StoreError> {
+        row::Entity::find()
+            .order_by_asc(row::Column::Name)
+            .all(&self.store.reader)
+            .await?
+            .into_iter()
+            .map(|model| to_stored(model).map(|stored| stored.spec))
+            .collect()
+    }
+
     /// Replaces the spec if the row is still at `current.version`.
     pub async fn update(
         &self,
@@ -78,15 +92,10 @@ impl ProviderRepo<'_> {
             ("client_secret_ref", Expr::value(secret_ref(spec))),
             ("spec", Expr::value(encode(KIND, &spec.name, spec)?)),
         ];
-        update_versioned::<row::Entity>(
-            &self.store.writer,
-            KIND,
-            &spec.name,
-            current.version,
-            &next,
-            columns,
-        )
-        .await?;
+        let txn = self.store.writer.begin().await?;
+        update_versioned::<row::Entity, _>(&txn, KIND, &spec.name, current.version, &next, columns)
+            .await?;
+        config_log::commit(self.store, txn, ConfigKind::Provider, &spec.name).await?;
         Ok(Stored {
             spec: spec.clone(),
             meta: next,
@@ -108,7 +117,9 @@ impl ProviderRepo<'_> {
                 referenced_by: users,
             });
         }
-        delete_versioned::<row::Entity>(&self.store.writer, KIND, name, expected_version).await
+        let txn = self.store.writer.begin().await?;
+        delete_versioned::<row::Entity, _>(&txn, KIND, name, expected_version).await?;
+        config_log::commit(self.store, txn, ConfigKind::Provider, name).await
     }
 }
 

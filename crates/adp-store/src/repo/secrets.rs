@@ -108,7 +108,7 @@ impl SecretRepo<'_> {
     ) -> Result<Stored<SecretName>, StoreError> {
         let next = next_meta(current);
         let columns = vec![("sealed_value", Expr::value(sealed_value))];
-        update_versioned::<row::Entity>(
+        update_versioned::<row::Entity, _>(
             &self.store.writer,
             KIND,
             name,
@@ -146,6 +146,6 @@ impl SecretRepo<'_> {
                 referenced_by: users,
             });
         }
-        delete_versioned::<row::Entity>(&self.store.writer, KIND, name, expected_version).await
+        delete_versioned::<row::Entity, _>(&self.store.writer, KIND, name, expected_version).await
     }
 }

@@ -2,8 +2,9 @@ use adp_core::listing::ListQuery;
 use adp_core::resource::{Meta, Stored};
 use adp_core::server::{Auth, McpServer};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, EntityTrait};
+use sea_orm::{ActiveValue::Set, EntityTrait, QueryOrder, TransactionTrait};
 
+use super::config_log::{self, ConfigKind};
 use super::{
     Page, decode, delete_versioned, encode, list_rows, meta, next_meta, now, update_versioned,
 };
@@ -31,10 +32,12 @@ impl ServerRepo<'_> {
             update_time: Set(created),
             version: Set(1),
         };
+        let txn = self.store.writer.begin().await?;
         row::Entity::insert(model)
-            .exec_without_returning(&self.store.writer)
+            .exec_without_returning(&txn)
             .await
             .map_err(|e| StoreError::from_write(KIND, &spec.name, e))?;
+        config_log::commit(self.store, txn, ConfigKind::Server, &spec.name).await?;
         Ok(Stored {
             spec: spec.clone(),
             meta: meta(created, created, 1),
@@ -67,6 +70,17 @@ impl ServerRepo<'_> {
         })
     }
 
+    /// Every row, by name: for config snapshots and per-user views that need them all.
+    pub async fn all(&self) -> Result<Vec<McpServer>, StoreError> {
+        row::Entity::find()
+            .order_by_asc(row::Column::Name)
+            .all(&self.store.reader)
+            .await?
+            .into_iter()
+            .map(|model| to_stored(model).map(|stored| stored.spec))
+            .collect()
+    }
+
     /// Replaces the spec if the row is still at `current.version`.
     pub async fn update(
         &self,
@@ -83,15 +97,10 @@ impl ServerRepo<'_> {
             ("secret_ref", Expr::value(secret_ref(spec))),
             ("spec", Expr::value(encode(KIND, &spec.name, spec)?)),
         ];
-        update_versioned::<row::Entity>(
-            &self.store.writer,
-            KIND,
-            &spec.name,
-            current.version,
-            &next,
-            columns,
-        )
-        .await?;
+        let txn = self.store.writer.begin().await?;
+        update_versioned::<row::Entity, _>(&txn, KIND, &spec.name, current.version, &next, columns)
+            .await?;
+        config_log::commit(self.store, txn, ConfigKind::Server, &spec.name).await?;
         Ok(Stored {
             spec: spec.clone(),
             meta: next,
@@ -103,7 +112,9 @@ impl ServerRepo<'_> {
         name: &str,
         expected_version: Option<i64>,
     ) -> Result<(), StoreError> {
-        delete_versioned::<row::Entity>(&self.store.writer, KIND, name, expected_version).await
+        let txn = self.store.writer.begin().await?;
+        delete_versioned::<row::Entity, _>(&txn, KIND, name, expected_version).await?;
+        config_log::commit(self.store, txn, ConfigKind::Server, name).await
     }
 }
 
