@@ -16,6 +16,9 @@ use tonic::transport::Channel;
 pub mod consent;
 pub mod oidc;
 pub mod pg;
+pub mod proxy;
+pub mod tls;
+pub mod upstream;
 
 /// Where cargo put the workspace binaries for this profile.
 pub fn binary(name: &str) -> PathBuf {
@@ -37,7 +40,10 @@ pub struct ControlPlaneProcess {
     pub grpc_url: String,
     pub http_url: String,
     pub data_dir: tempfile::TempDir,
+    /// The HS256 secret file callers' JWTs are signed with (a proxy verifies with it too).
+    pub jwt_secret_file: PathBuf,
     jwt_secret: Vec<u8>,
+    env: Vec<(String, String)>,
     pub log: tokio::sync::mpsc::UnboundedReceiver<String>,
 }
 
@@ -57,7 +63,7 @@ impl ControlPlaneProcess {
             .iter()
             .find(|(key, _)| *key == "ADP_JWT_HS256_SECRET_FILE")
             .map(|(_, path)| PathBuf::from(path));
-        let (secret_file, jwt_secret) = match explicit_secret {
+        let (jwt_secret_file, jwt_secret) = match explicit_secret {
             Some(path) => {
                 let secret = std::fs::read(&path).unwrap();
                 (path, secret)
@@ -67,54 +73,41 @@ impl ControlPlaneProcess {
                 (path.clone(), write_jwt_secret(&path))
             }
         };
-        let mut command = Command::new(binary("adp-control-plane"));
-        command
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("RUST_LOG", "info,sqlx=warn")
-            .env("ADP_LOG_FORMAT", "json")
-            .env("ADP_DATA_DIR", data_dir.path())
-            .env("ADP_GRPC_ADDR", "127.0.0.1:0")
-            .env("ADP_HTTP_ADDR", "127.0.0.1:0")
-            .env("ADP_JWT_HS256_SECRET_FILE", &secret_file)
-            .env("ADP_JWT_ISSUER", ISSUER)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        for (key, value) in env {
-            command.env(key, value);
-        }
-        let mut child = command.spawn().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (log_tx, log) = tokio::sync::mpsc::unbounded_channel();
-        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(stderr).lines();
-            let mut ready = Some(ready_tx);
-            while let Ok(Some(line)) = lines.next_line().await {
-                if let Ok(event) = serde_json::from_str::<serde_json::Value>(&line)
-                    && event["message"] == "control plane serving"
-                    && let Some(tx) = ready.take()
-                {
-                    let grpc = event["grpc_addr"].as_str().unwrap_or_default().to_owned();
-                    let http = event["http_addr"].as_str().unwrap_or_default().to_owned();
-                    let _ = tx.send((grpc, http));
-                }
-                let _ = log_tx.send(line);
-            }
-        });
-        let (grpc_addr, http_addr) = tokio::time::timeout(Duration::from_secs(30), ready_rx)
-            .await
-            .expect("control plane did not start within 30 s")
-            .expect("control plane exited before serving");
+        let mut env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        env.push((
+            "ADP_JWT_HS256_SECRET_FILE".into(),
+            jwt_secret_file.to_string_lossy().into_owned(),
+        ));
+        let (child, grpc_addr, http_addr, log) =
+            spawn_control_plane(data_dir.path(), &env, "127.0.0.1:0", "127.0.0.1:0").await;
         ControlPlaneProcess {
             child,
             grpc_url: format!("http://{grpc_addr}"),
             http_url: format!("http://{http_addr}"),
             data_dir,
+            jwt_secret_file,
             jwt_secret,
+            env,
             log,
         }
+    }
+
+    /// Kills the process (SIGKILL: no graceful anything) and keeps its data directory.
+    pub async fn kill(&mut self) {
+        let _ = self.child.kill().await;
+    }
+
+    /// Starts the process again on the same addresses and data directory.
+    pub async fn restart(&mut self) {
+        let grpc = self.grpc_url.trim_start_matches("http://").to_owned();
+        let http = self.http_url.trim_start_matches("http://").to_owned();
+        let (child, _, _, log) =
+            spawn_control_plane(self.data_dir.path(), &self.env, &grpc, &http).await;
+        self.child = child;
+        self.log = log;
     }
 
     /// A JWT for `subject` with the given permissions, signed with this process's secret.
@@ -166,6 +159,75 @@ impl ControlPlaneProcess {
 }
 
 pub const ISSUER: &str = "https://issuer.adp.test";
+
+type Spawned = (
+    Child,
+    String,
+    String,
+    tokio::sync::mpsc::UnboundedReceiver<String>,
+);
+
+/// Starts the binary and waits for its "control plane serving" log line.
+async fn spawn_control_plane(
+    data_dir: &std::path::Path,
+    env: &[(String, String)],
+    grpc_addr: &str,
+    http_addr: &str,
+) -> Spawned {
+    let mut command = Command::new(binary("adp-control-plane"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("RUST_LOG", "info,sqlx=warn")
+        .env("ADP_LOG_FORMAT", "json")
+        .env("ADP_DATA_DIR", data_dir)
+        .env("ADP_GRPC_ADDR", grpc_addr)
+        .env("ADP_HTTP_ADDR", http_addr)
+        .env("ADP_JWT_ISSUER", ISSUER)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (grpc, http, log) =
+        read_ready(stderr, "control plane serving", &["grpc_addr", "http_addr"])
+            .await
+            .expect("control plane did not start within 30 s");
+    (child, grpc, http, log)
+}
+
+/// Forwards `stderr` lines to a channel and returns, with it, two fields of the first
+/// JSON log line whose message is `ready`.
+pub async fn read_ready(
+    stderr: tokio::process::ChildStderr,
+    ready: &'static str,
+    fields: &'static [&'static str; 2],
+) -> Option<(String, String, tokio::sync::mpsc::UnboundedReceiver<String>)> {
+    let (log_tx, log) = tokio::sync::mpsc::unbounded_channel();
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stderr).lines();
+        let mut ready_tx = Some(ready_tx);
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Ok(event) = serde_json::from_str::<serde_json::Value>(&line)
+                && event["message"] == ready
+                && let Some(tx) = ready_tx.take()
+            {
+                let field = |name: &str| event[name].as_str().unwrap_or_default().to_owned();
+                let _ = tx.send((field(fields[0]), field(fields[1])));
+            }
+            let _ = log_tx.send(line);
+        }
+    });
+    let (a, b) = tokio::time::timeout(Duration::from_secs(30), ready_rx)
+        .await
+        .ok()?
+        .ok()?;
+    Some((a, b, log))
+}
 
 /// Writes a fresh random HS256 secret to `path` and returns it. Pass the path as
 /// `ADP_JWT_HS256_SECRET_FILE` to every [`ControlPlaneProcess::start_with`] that should

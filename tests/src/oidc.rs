@@ -22,7 +22,7 @@ use url::Url;
 
 mod browser;
 mod html;
-mod node;
+pub(crate) mod node;
 
 pub use browser::Browser;
 use node::{collect_lines, ensure_node_modules, node_dir, read_ready_line};
@@ -292,7 +292,8 @@ impl AuthorizationServer {
         let stdin = child.stdin.take().context("node stdin")?;
         let log = Arc::new(Mutex::new(Vec::new()));
         collect_lines(child.stderr.take().context("node stderr")?, log.clone());
-        let issuer = read_ready_line(child.stdout.take().context("node stdout")?, log.clone())
+        let stdout = child.stdout.take().context("node stdout")?;
+        let issuer = read_ready_line(stdout, log.clone(), "issuer")
             .await
             .with_context(|| {
                 format!(

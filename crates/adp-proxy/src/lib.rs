@@ -1,11 +1,24 @@
-//! The ADP data plane. It never sees the store or the vault: only short-lived
-//! upstream access tokens for the user whose JWT it presents. This crate starts with
-//! token injection; the config subscriber and MCP reverse proxy build on it.
+//! The ADP data plane. It never sees the store or the vault: only short-lived upstream
+//! access tokens for the user whose JWT it presents. It follows the control plane's
+//! config stream, serves MCP at `/mcp/{server}`, and injects each caller's own upstream
+//! credential into what it forwards.
 //!
 //! ```ignore
-//! let (name, value) = adp_proxy::injection::header_for(&injection, &token)?;
-//! upstream_request.headers_mut().insert(name, value);
+//! let settings = adp_proxy::settings::Settings::resolve(std::env::args_os().collect(), &|k| std::env::var(k).ok())?;
+//! adp_proxy::app::Proxy::start(settings).await?.run_until_signal().await?;
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod app;
+pub mod bounded;
+pub mod consent;
+pub mod control_plane;
+pub mod credentials;
+pub mod errors;
+pub mod forward;
+pub mod http;
 pub mod injection;
+pub mod mcp;
+pub mod routes;
+pub mod settings;
+pub mod subscriber;

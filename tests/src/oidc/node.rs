@@ -8,13 +8,13 @@ use std::time::Duration;
 use anyhow::{Context, bail, ensure};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-pub(super) fn node_dir() -> PathBuf {
+pub(crate) fn node_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("node")
 }
 
-/// Runs `npm ci` unless the pinned oidc-provider is already installed. An exclusive
-/// lock on a file in the temp dir serializes installs across test processes.
-pub(super) fn ensure_node_modules(dir: &Path) -> anyhow::Result<()> {
+/// Runs `npm ci` unless the pinned dependencies are already installed. An exclusive lock
+/// on a file in the temp dir serializes installs across test processes.
+pub(crate) fn ensure_node_modules(dir: &Path) -> anyhow::Result<()> {
     if installed(dir) {
         return Ok(());
     }
@@ -37,25 +37,31 @@ pub(super) fn ensure_node_modules(dir: &Path) -> anyhow::Result<()> {
     }
     ensure!(
         installed(dir),
-        "npm ci did not install the pinned oidc-provider"
+        "npm ci did not install the versions pinned in {}/package.json",
+        dir.display()
     );
     Ok(())
 }
 
+/// True when every dependency in package.json is installed at exactly its pinned version
+/// (all pins are exact), so adding a package or bumping one makes the next run reinstall.
 fn installed(dir: &Path) -> bool {
-    let version = |path: PathBuf, pointer: &str| -> Option<String> {
-        let json: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
-        json.pointer(pointer)?.as_str().map(str::to_owned)
+    let read_json = |path: PathBuf| -> Option<serde_json::Value> {
+        serde_json::from_slice(&std::fs::read(path).ok()?).ok()
     };
-    let wanted = version(dir.join("package.json"), "/dependencies/oidc-provider");
-    let found = version(
-        dir.join("node_modules/oidc-provider/package.json"),
-        "/version",
-    );
-    wanted.is_some() && wanted == found
+    let Some(manifest) = read_json(dir.join("package.json")) else {
+        return false;
+    };
+    let Some(dependencies) = manifest["dependencies"].as_object() else {
+        return false;
+    };
+    dependencies.iter().all(|(name, wanted)| {
+        let found = read_json(dir.join("node_modules").join(name).join("package.json"));
+        wanted.as_str().is_some() && found.is_some_and(|found| found["version"] == *wanted)
+    })
 }
 
-pub(super) fn collect_lines<R>(reader: R, log: Arc<Mutex<Vec<String>>>)
+pub(crate) fn collect_lines<R>(reader: R, log: Arc<Mutex<Vec<String>>>)
 where
     R: tokio::io::AsyncRead + Unpin + Send + 'static,
 {
@@ -69,28 +75,62 @@ where
     });
 }
 
-/// Waits for `{"ready":true,"issuer":...}` on stdout; later lines go to the log.
-pub(super) async fn read_ready_line(
+/// Waits for the `{"ready":true,...}` line on stdout and returns its string field `field`
+/// (`issuer`, `url`); later lines go to the log.
+pub(crate) async fn read_ready_line(
     stdout: tokio::process::ChildStdout,
     log: Arc<Mutex<Vec<String>>>,
+    field: &str,
 ) -> anyhow::Result<String> {
     let mut lines = BufReader::new(stdout).lines();
     let wait = async {
         while let Some(line) = lines.next_line().await? {
             if let Ok(ready) = serde_json::from_str::<serde_json::Value>(&line)
                 && ready["ready"] == true
-                && let Some(issuer) = ready["issuer"].as_str()
+                && let Some(value) = ready[field].as_str()
             {
-                return Ok(issuer.to_owned());
+                return Ok(value.to_owned());
             }
             log.lock().map(|mut l| l.push(line)).ok();
         }
-        bail!("authorization server exited before it was ready")
+        bail!("node exited before printing its ready line")
     };
-    let issuer = tokio::time::timeout(Duration::from_secs(30), wait)
+    let value = tokio::time::timeout(Duration::from_secs(30), wait)
         .await
-        .context("authorization server not ready within 30 s")??;
+        .context("node process not ready within 30 s")??;
     let rest = lines.into_inner();
     collect_lines(rest, log);
-    Ok(issuer)
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(path: PathBuf, json: serde_json::Value) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, json.to_string()).unwrap();
+    }
+
+    #[test]
+    fn installed_needs_every_pinned_dependency_at_its_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(
+            root.join("package.json"),
+            serde_json::json!({"dependencies": {"oidc-provider": "9.13.3", "@scope/sdk": "1.2.3"}}),
+        );
+        write(
+            root.join("node_modules/oidc-provider/package.json"),
+            serde_json::json!({"version": "9.13.3"}),
+        );
+        assert!(!installed(root), "scoped package missing");
+
+        let sdk = root.join("node_modules/@scope/sdk/package.json");
+        write(sdk.clone(), serde_json::json!({"version": "1.2.2"}));
+        assert!(!installed(root), "scoped package at the wrong version");
+
+        write(sdk, serde_json::json!({"version": "1.2.3"}));
+        assert!(installed(root));
+    }
 }

@@ -39,6 +39,8 @@ pub struct Options {
     pub grant_types: Vec<GrantType>,
     pub revocation: bool,
     pub required_scopes: Vec<String>,
+    /// Where the MCP server points (a real upstream in the proxy tests).
+    pub server_url: String,
 }
 
 impl Default for Options {
@@ -50,6 +52,7 @@ impl Default for Options {
             grant_types: vec![GrantType::BrowserConsent],
             revocation: true,
             required_scopes: vec!["repo".to_owned()],
+            server_url: SERVER_URL.to_owned(),
         }
     }
 }
@@ -180,7 +183,7 @@ impl World {
             description: "GitHub MCP through ADP".into(),
             enabled: true,
             source: Some(Source::Remote(RemoteMcp {
-                url: SERVER_URL.into(),
+                url: options.server_url.clone(),
                 transport: 0,
             })),
             auth: Some(Auth::UserOauth(UserOAuthAuth {

@@ -1,0 +1,159 @@
+//! Every way a proxied MCP call can fail, and the one place each becomes an HTTP status
+//! and a JSON-RPC error. Consent conditions are not here: they are answers in the
+//! protocol's own form (see `consent`).
+
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode};
+use serde_json::{Value, json};
+
+use crate::consent::Reply;
+
+/// JSON-RPC codes for proxy failures, inside the implementation-defined server range.
+pub mod code {
+    pub const PARSE_ERROR: i64 = -32700;
+    pub const INVALID_PARAMS: i64 = -32602;
+    pub const UNAUTHENTICATED: i64 = -32001;
+    pub const FORBIDDEN: i64 = -32003;
+    pub const NOT_FOUND: i64 = -32004;
+    pub const UPSTREAM: i64 = -32005;
+    pub const UNAVAILABLE: i64 = -32006;
+    pub const TIMEOUT: i64 = -32007;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("authentication required: {0}")]
+    Unauthenticated(String),
+    #[error("origin {0:?} is not allowed")]
+    OriginRefused(String),
+    #[error("mcp server {0:?} is not configured on this proxy")]
+    UnknownServer(String),
+    #[error("mcp server {0:?} is disabled")]
+    Disabled(String),
+    #[error("mcp server {0:?} has no upstream endpoint in this deployment")]
+    NoUpstream(String),
+    #[error("the proxy has not received its config from the control plane yet")]
+    NoConfig,
+    #[error("request body is larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("request body is not JSON: {0}")]
+    Parse(String),
+    #[error("unknown or expired MCP session")]
+    UnknownSession,
+    #[error("{0}")]
+    BadRequestState(String),
+    /// The control plane refused the credential for a reason other than consent.
+    #[error("{message}")]
+    Credential {
+        status: StatusCode,
+        reason: String,
+        message: String,
+    },
+    #[error("upstream did not answer within {0} s")]
+    UpstreamTimeout(u64),
+    #[error("upstream request failed: {0}")]
+    Upstream(String),
+}
+
+impl ProxyError {
+    fn parts(&self) -> (StatusCode, i64, &'static str) {
+        use code::*;
+        match self {
+            ProxyError::Unauthenticated(_) => {
+                (StatusCode::UNAUTHORIZED, UNAUTHENTICATED, "UNAUTHENTICATED")
+            }
+            ProxyError::OriginRefused(_) => {
+                (StatusCode::FORBIDDEN, FORBIDDEN, "ORIGIN_NOT_ALLOWED")
+            }
+            ProxyError::UnknownServer(_) => {
+                (StatusCode::NOT_FOUND, NOT_FOUND, "MCP_SERVER_NOT_FOUND")
+            }
+            ProxyError::Disabled(_) => (StatusCode::FORBIDDEN, FORBIDDEN, "MCP_SERVER_DISABLED"),
+            ProxyError::NoUpstream(_) => (StatusCode::BAD_GATEWAY, UPSTREAM, "NO_UPSTREAM"),
+            ProxyError::NoConfig => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                UNAVAILABLE,
+                "CONFIG_NOT_READY",
+            ),
+            ProxyError::TooLarge(_) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                INVALID_PARAMS,
+                "BODY_TOO_LARGE",
+            ),
+            ProxyError::Parse(_) => (StatusCode::BAD_REQUEST, PARSE_ERROR, "PARSE_ERROR"),
+            ProxyError::UnknownSession => (StatusCode::NOT_FOUND, NOT_FOUND, "SESSION_NOT_FOUND"),
+            ProxyError::BadRequestState(_) => (
+                StatusCode::BAD_REQUEST,
+                INVALID_PARAMS,
+                "INVALID_REQUEST_STATE",
+            ),
+            ProxyError::Credential { status, .. } => {
+                (*status, UNAVAILABLE, "CREDENTIAL_UNAVAILABLE")
+            }
+            ProxyError::UpstreamTimeout(_) => {
+                (StatusCode::GATEWAY_TIMEOUT, TIMEOUT, "UPSTREAM_TIMEOUT")
+            }
+            ProxyError::Upstream(_) => (StatusCode::BAD_GATEWAY, UPSTREAM, "UPSTREAM_UNAVAILABLE"),
+        }
+    }
+
+    /// The response for a request whose JSON-RPC id was `id`.
+    pub fn into_response_for(self, id: Option<&Value>) -> Response {
+        let (status, rpc_code, default_reason) = self.parts();
+        let reason = match &self {
+            ProxyError::Credential { reason, .. } if !reason.is_empty() => reason.clone(),
+            _ => default_reason.to_owned(),
+        };
+        let body = json!({"jsonrpc": "2.0", "id": id.cloned().unwrap_or(Value::Null), "error": {
+            "code": rpc_code,
+            "message": self.to_string(),
+            "data": {"reason": reason},
+        }});
+        let mut response = (status, axum::Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                http::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            );
+        }
+        response
+    }
+
+    /// A control-plane answer other than a consent condition, with its status mapped.
+    pub fn from_status(status: &tonic::Status) -> ProxyError {
+        use tonic::Code;
+        use tonic_types::StatusExt;
+        let http = match status.code() {
+            Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Code::PermissionDenied => StatusCode::FORBIDDEN,
+            Code::NotFound => StatusCode::NOT_FOUND,
+            Code::FailedPrecondition => StatusCode::PRECONDITION_FAILED,
+            Code::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+            Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Code::InvalidArgument => StatusCode::BAD_REQUEST,
+            _ => StatusCode::BAD_GATEWAY,
+        };
+        let reason = status
+            .get_details_error_info()
+            .map(|info| info.reason)
+            .unwrap_or_default();
+        let message = match status.code() {
+            Code::Unavailable | Code::DeadlineExceeded | Code::Unknown => {
+                format!("the control plane is unavailable: {}", status.message())
+            }
+            _ => status.message().to_owned(),
+        };
+        ProxyError::Credential {
+            status: http,
+            reason,
+            message,
+        }
+    }
+}
+
+impl From<Reply> for Response {
+    fn from(reply: Reply) -> Response {
+        let status = StatusCode::from_u16(reply.http_status).unwrap_or(StatusCode::OK);
+        (status, axum::Json(reply.body)).into_response()
+    }
+}

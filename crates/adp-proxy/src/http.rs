@@ -1,0 +1,383 @@
+//! The MCP endpoint `/mcp/{server}` (POST, GET, DELETE) and `/healthz`.
+//!
+//! Per call: check the origin, find the route, authenticate the caller's JWT, obtain the
+//! upstream credential (cached), then forward with the caller's JWT replaced by it.
+
+use std::sync::Arc;
+
+use adp_core::identity::{Identity, Verifier, bearer_token};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::{HeaderMap, Method, StatusCode};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+use crate::bounded::BoundedMap;
+use crate::consent::{self, Caller, RequestStates};
+use crate::control_plane::CredentialError;
+use crate::credentials::{CacheKey, CredentialCache};
+use crate::errors::ProxyError;
+use crate::forward::Upstream;
+use crate::mcp::{ClientView, Message, header_version};
+use crate::routes::Route;
+use crate::subscriber::ConfigHandle;
+
+const SESSION_HEADER: &str = "mcp-session-id";
+
+/// A session the proxy saw being initialized: whose it is and what the client declared.
+#[derive(Clone, Debug)]
+pub struct Session {
+    issuer: String,
+    subject: String,
+    server: String,
+    view: ClientView,
+}
+
+#[derive(Debug)]
+pub struct AppState {
+    pub config: ConfigHandle,
+    pub verifier: Verifier,
+    pub credentials: CredentialCache,
+    pub upstream: Upstream,
+    pub sessions: BoundedMap<String, Session>,
+    pub request_states: RequestStates,
+    pub allowed_origins: Vec<String>,
+    pub max_request_bytes: usize,
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let limit = state.max_request_bytes;
+    Router::new()
+        .route(
+            "/mcp/{server}",
+            get(mcp_get).post(mcp_post).delete(mcp_delete),
+        )
+        .route("/healthz", get(health))
+        // the body limit is enforced again in the handler for a JSON-RPC shaped error
+        .layer(DefaultBodyLimit::max(limit.saturating_add(1)))
+        .with_state(state)
+}
+
+async fn health(State(state): State<Arc<AppState>>) -> Response {
+    let status = state.config.status.borrow().clone();
+    let body = json!({
+        "status": if status.has_config { "serving" } else { "waiting_for_config" },
+        "config": {
+            "revision": status.revision,
+            "connected": status.connected,
+            "lastError": status.last_error,
+        },
+    });
+    let code = if status.has_config {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, axum::Json(body)).into_response()
+}
+
+/// Everything a call needs before it can be forwarded.
+struct Admitted {
+    route: Arc<Route>,
+    identity: Identity,
+    jwt: SecretString,
+}
+
+async fn admit(
+    state: &AppState,
+    server: &str,
+    headers: &HeaderMap,
+) -> Result<Admitted, ProxyError> {
+    if let Some(origin) = headers.get(http::header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or_default();
+        if !state.allowed_origins.iter().any(|o| o == origin) {
+            return Err(ProxyError::OriginRefused(origin.to_owned()));
+        }
+    }
+    if !state.config.status.borrow().has_config {
+        return Err(ProxyError::NoConfig);
+    }
+    let route = state
+        .config
+        .table
+        .borrow()
+        .servers
+        .get(server)
+        .cloned()
+        .ok_or_else(|| ProxyError::UnknownServer(server.to_owned()))?;
+    if !route.server.enabled {
+        return Err(ProxyError::Disabled(server.to_owned()));
+    }
+    if route.upstream_url.is_empty() {
+        return Err(ProxyError::NoUpstream(server.to_owned()));
+    }
+    let header = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| ProxyError::Unauthenticated("send Authorization: Bearer <JWT>".into()))?;
+    let token = bearer_token(header).map_err(|e| ProxyError::Unauthenticated(e.to_string()))?;
+    let identity = state
+        .verifier
+        .verify(token)
+        .await
+        .map_err(|e| ProxyError::Unauthenticated(e.to_string()))?;
+    Ok(Admitted {
+        route,
+        identity,
+        jwt: SecretString::from(token.to_owned()),
+    })
+}
+
+/// The session named by the request, which must belong to the caller: a session id
+/// learned from someone else is as good as unknown.
+fn owned_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    admitted: &Admitted,
+) -> Result<Option<Session>, ProxyError> {
+    let Some(id) = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok()) else {
+        return Ok(None);
+    };
+    match state.sessions.get(&id.to_owned()) {
+        Some(session)
+            if session.issuer == admitted.identity.issuer
+                && session.subject == admitted.identity.subject
+                && session.server == admitted.route.server.name =>
+        {
+            Ok(Some(session))
+        }
+        Some(_) => Err(ProxyError::UnknownSession),
+        // sessions made before this proxy started (or evicted) pass through to the upstream
+        None => Ok(None),
+    }
+}
+
+enum Credentialed {
+    Header(Option<(http::HeaderName, http::HeaderValue)>),
+    Consent(Box<crate::control_plane::ConsentRequired>),
+}
+
+async fn credential(state: &AppState, admitted: &Admitted) -> Result<Credentialed, ProxyError> {
+    if !admitted.route.needs_credential() {
+        return Ok(Credentialed::Header(None));
+    }
+    let key = CacheKey {
+        issuer: admitted.identity.issuer.clone(),
+        subject: admitted.identity.subject.clone(),
+        server: admitted.route.server.name.clone(),
+    };
+    match state
+        .credentials
+        .credential(key, &admitted.route, &admitted.jwt)
+        .await
+    {
+        Ok(credential) => Ok(Credentialed::Header(credential.header)),
+        Err(CredentialError::Consent(consent)) => Ok(Credentialed::Consent(consent)),
+        Err(CredentialError::Refused(status)) => Err(ProxyError::from_status(&status)),
+        Err(other) => Err(ProxyError::Credential {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            reason: String::new(),
+            message: other.to_string(),
+        }),
+    }
+}
+
+async fn mcp_post(
+    State(state): State<Arc<AppState>>,
+    Path(server): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let message = match Message::parse(&body) {
+        Ok(message) => message,
+        Err(error) => return ProxyError::Parse(error.to_string()).into_response_for(None),
+    };
+    let id = message.id.clone();
+    match post(&state, &server, &headers, body, message).await {
+        Ok(response) => response,
+        Err(error) => error.into_response_for(id.as_ref()),
+    }
+}
+
+async fn post(
+    state: &AppState,
+    server: &str,
+    headers: &HeaderMap,
+    mut body: Bytes,
+    mut message: Message,
+) -> Result<Response, ProxyError> {
+    if body.len() > state.max_request_bytes {
+        return Err(ProxyError::TooLarge(state.max_request_bytes));
+    }
+    let admitted = admit(state, server, headers).await?;
+    let session = owned_session(state, headers, &admitted)?;
+    let view = message
+        .self_described()
+        .or_else(|| session.map(|s| s.view))
+        .unwrap_or_else(|| ClientView {
+            version: header_version(headers),
+            url_elicitation: false,
+        });
+    let caller = Caller {
+        issuer: &admitted.identity.issuer,
+        subject: &admitted.identity.subject,
+        server,
+    };
+    let method = message.method.clone().unwrap_or_default();
+    if view.is_modern() {
+        body = spend_request_state(state, &mut message, caller, &method)?.unwrap_or(body);
+    }
+    let header = match credential(state, &admitted).await? {
+        Credentialed::Header(header) => header,
+        Credentialed::Consent(consent) => {
+            let table = state.config.table.borrow().clone();
+            let display = table.provider_display_name(&consent.provider_name);
+            tracing::info!(
+                server,
+                subject = %admitted.identity.subject,
+                reason = %consent.reason,
+                version = %view.version,
+                "consent required"
+            );
+            return Ok(consent::reply(
+                &consent,
+                display,
+                &view,
+                consent::Request {
+                    method: &method,
+                    id: message.id.as_ref(),
+                    params: message.params(),
+                },
+                &state.request_states,
+                caller,
+            )
+            .into());
+        }
+    };
+    let passthrough = matches!(
+        admitted.route.server.auth,
+        adp_core::server::Auth::TokenPassthrough
+    );
+    let response = state
+        .upstream
+        .send(
+            Method::POST,
+            &admitted.route.upstream_url,
+            headers,
+            body,
+            header,
+            passthrough,
+        )
+        .await?;
+    if message.is_initialize()
+        && let Some(id) = response
+            .headers()
+            .get(SESSION_HEADER)
+            .and_then(|v| v.to_str().ok())
+    {
+        state.sessions.insert(
+            id.to_owned(),
+            Session {
+                issuer: admitted.identity.issuer.clone(),
+                subject: admitted.identity.subject.clone(),
+                server: server.to_owned(),
+                view,
+            },
+        );
+    }
+    Ok(response)
+}
+
+/// A 2026-07-28 retry carries the `requestState` we sealed: check and spend it, and
+/// forward the request without it (the upstream never issued it). Returns the new body.
+fn spend_request_state(
+    state: &AppState,
+    message: &mut Message,
+    caller: Caller<'_>,
+    method: &str,
+) -> Result<Option<Bytes>, ProxyError> {
+    let Some(sealed) = message
+        .params()
+        .and_then(|p| p.get("requestState"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+    else {
+        return Ok(None);
+    };
+    state
+        .request_states
+        .open(&sealed, caller, method, message.params())
+        .map_err(|e| ProxyError::BadRequestState(e.to_string()))?;
+    let Some(json) = message.json.as_mut() else {
+        return Ok(None);
+    };
+    if let Some(params) = json.get_mut("params").and_then(Value::as_object_mut) {
+        params.remove("requestState");
+        params.remove("inputResponses");
+    }
+    Ok(Some(Bytes::from(json.to_string())))
+}
+
+async fn mcp_get(
+    State(state): State<Arc<AppState>>,
+    Path(server): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    bodiless(&state, Method::GET, &server, &headers)
+        .await
+        .unwrap_or_else(|error| error.into_response_for(None))
+}
+
+async fn mcp_delete(
+    State(state): State<Arc<AppState>>,
+    Path(server): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let response = bodiless(&state, Method::DELETE, &server, &headers).await;
+    if response.as_ref().is_ok_and(|r| r.status().is_success())
+        && let Some(id) = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok())
+    {
+        state.sessions.remove(&id.to_owned());
+    }
+    response.unwrap_or_else(|error| error.into_response_for(None))
+}
+
+/// GET (the server-to-client SSE stream) and DELETE (end of session). A consent
+/// condition here has no request to answer: it is a plain 403 naming the URL.
+async fn bodiless(
+    state: &AppState,
+    method: Method,
+    server: &str,
+    headers: &HeaderMap,
+) -> Result<Response, ProxyError> {
+    let admitted = admit(state, server, headers).await?;
+    owned_session(state, headers, &admitted)?;
+    let header = match credential(state, &admitted).await? {
+        Credentialed::Header(header) => header,
+        Credentialed::Consent(consent) => {
+            return Err(ProxyError::Credential {
+                status: StatusCode::FORBIDDEN,
+                reason: consent.reason.clone(),
+                message: format!("{} (connect at {})", consent.message, consent.authorize_url),
+            });
+        }
+    };
+    let passthrough = matches!(
+        admitted.route.server.auth,
+        adp_core::server::Auth::TokenPassthrough
+    );
+    state
+        .upstream
+        .send(
+            method,
+            &admitted.route.upstream_url,
+            headers,
+            Bytes::new(),
+            header,
+            passthrough,
+        )
+        .await
+}

@@ -1,0 +1,131 @@
+//! Keeps the routing table current from the control plane's config stream: a background
+//! task feeding a `watch` channel, reconnecting with back-off and resuming from the last
+//! applied revision. Until a new config arrives the last good one keeps serving.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::control_plane::ControlPlane;
+use crate::routes::RoutingTable;
+
+/// The control plane sends a heartbeat every 5 s; three missed means the stream is dead.
+const SILENCE_LIMIT: Duration = Duration::from_secs(15);
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConfigStatus {
+    /// A stream to the control plane is open.
+    pub connected: bool,
+    /// At least one config has been applied since start.
+    pub has_config: bool,
+    pub revision: i64,
+    pub last_error: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ConfigHandle {
+    pub table: watch::Receiver<Arc<RoutingTable>>,
+    pub status: watch::Receiver<ConfigStatus>,
+}
+
+pub fn spawn(
+    control_plane: ControlPlane,
+    node_id: String,
+    mut shutdown: watch::Receiver<bool>,
+) -> ConfigHandle {
+    let (table_tx, table) = watch::channel(Arc::new(RoutingTable::default()));
+    let (status_tx, status) = watch::channel(ConfigStatus::default());
+    tokio::spawn(async move {
+        tokio::select! {
+            () = run(control_plane, node_id, table_tx, status_tx) => {}
+            _ = shutdown.wait_for(|stop| *stop) => {}
+        }
+    });
+    ConfigHandle { table, status }
+}
+
+async fn run(
+    control_plane: ControlPlane,
+    node_id: String,
+    table: watch::Sender<Arc<RoutingTable>>,
+    status: watch::Sender<ConfigStatus>,
+) {
+    let mut backoff = BACKOFF_MIN;
+    loop {
+        let resume = {
+            let s = status.borrow();
+            if s.has_config { s.revision } else { 0 }
+        };
+        match control_plane.watch_config(&node_id, resume).await {
+            Ok(mut stream) => loop {
+                match tokio::time::timeout(SILENCE_LIMIT, stream.message()).await {
+                    Ok(Ok(Some(message))) => {
+                        let Some(event) = message.event else { continue };
+                        let current = table.borrow().clone();
+                        let next = current.apply(&event);
+                        let revision = next.revision;
+                        if revision != current.revision || !status.borrow().has_config {
+                            tracing::info!(
+                                revision,
+                                servers = next.servers.len(),
+                                "config applied"
+                            );
+                        }
+                        if revision != current.revision || event_changes_config(&event) {
+                            table.send_replace(Arc::new(next));
+                        }
+                        status.send_modify(|s| {
+                            if !s.connected {
+                                tracing::info!(revision, "config stream connected");
+                            }
+                            s.connected = true;
+                            s.has_config = true;
+                            s.revision = revision;
+                            s.last_error = None;
+                        });
+                        backoff = BACKOFF_MIN;
+                    }
+                    Ok(Ok(None)) => {
+                        disconnected(&status, "the control plane closed the config stream".into());
+                        break;
+                    }
+                    Ok(Err(error)) => {
+                        disconnected(
+                            &status,
+                            format!("config stream failed: {}", error.message()),
+                        );
+                        break;
+                    }
+                    Err(_) => {
+                        disconnected(&status, "no config event or heartbeat for 15 s".into());
+                        break;
+                    }
+                }
+            },
+            Err(error) => disconnected(&status, format!("cannot subscribe to config: {error}")),
+        }
+        let jitter = Duration::from_millis(rand::random_range(0..=backoff.as_millis() as u64 / 2));
+        tokio::time::sleep(backoff + jitter).await;
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+fn event_changes_config(event: &adp_api::v1::ConfigEvent) -> bool {
+    !matches!(
+        event.kind,
+        Some(adp_api::v1::config_event::Kind::Heartbeat(_)) | None
+    )
+}
+
+fn disconnected(status: &watch::Sender<ConfigStatus>, error: String) {
+    status.send_modify(|s| {
+        if s.connected || s.last_error.as_deref() != Some(error.as_str()) {
+            tracing::warn!(revision = s.revision, %error, "config stream down; serving the last good config");
+        }
+        s.connected = false;
+        s.last_error = Some(error);
+    });
+}
