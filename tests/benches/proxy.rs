@@ -330,17 +330,14 @@ pub fn proxy_target(proxy_url: &str, jwt: &str) -> Target {
 /// Whatever must stay alive while leg (b) runs (processes killed on drop, temp dirs…).
 pub type Guard = Box<dyn Any + Send>;
 
-// ╔══════════════════════════════════════════════════════════════════════════════╗
-// ║ LEG (b) — TO BE FILLED IN: start the control plane and adp-proxy, register   ║
-// ║ an MCP server named SERVER_NAME ("echo") whose upstream is `echo.url()` with ║
-// ║ user OAuth, give one user a consented upstream token, then return            ║
-// ║ `Some((proxy_target("http://PROXY/mcp/echo", &jwt), Box::new(guards)))`.     ║
-// ║ The upstream requires `Authorization: Bearer …` (mcp-echo --require-bearer), ║
-// ║ and the sanity check below rejects a leg whose first call does not succeed.  ║
-// ║ Warm the token cache here if the first call should not count (the warm-up   ║
-// ║ run before each measurement does it anyway).                                 ║
-// ╚══════════════════════════════════════════════════════════════════════════════╝
+/// Leg (b): a control plane (SQLite) with the `echo` server registered with a static key,
+/// and an adp-proxy subscribed to it. The credential path is the one user OAuth takes:
+/// the proxy verifies the caller's JWT, finds the credential it cached from
+/// `GetUpstreamCredential` for (user, server), injects it and forwards. (User OAuth needs an
+/// https upstream, and TLS to the upstream would change what legs (a) and (c) measure.)
 async fn start_proxy_leg(echo: &Echo) -> Option<(Target, Guard)> {
+    use adp_api::v1::mcp_server::{Auth, Source};
+    use adp_api::v1::*;
     if let (Ok(url), Ok(jwt)) = (
         std::env::var("ADP_BENCH_PROXY_URL"),
         std::env::var("ADP_BENCH_PROXY_JWT"),
@@ -348,8 +345,46 @@ async fn start_proxy_leg(echo: &Echo) -> Option<(Target, Guard)> {
         // an externally started proxy, configured with ADP_BENCH_ECHO_ADDR as upstream
         return Some((proxy_target(&url, &jwt), Box::new(())));
     }
-    let _ = echo;
-    None
+    let cp = adp_e2e::ControlPlaneProcess::start().await;
+    let admin = cp.admin_token();
+    let channel = cp.channel().await;
+    let secret = CreateSecretRequest {
+        secret: Some(Secret {
+            name: "ECHO_KEY".into(),
+            ..Default::default()
+        }),
+        value: format!("Bearer {UPSTREAM_TOKEN}"),
+        validate_only: false,
+    };
+    secret_service_client::SecretServiceClient::new(channel.clone())
+        .create_secret(adp_e2e::authed(secret, &admin))
+        .await
+        .unwrap();
+    let server = McpServer {
+        name: SERVER_NAME.into(),
+        enabled: true,
+        source: Some(Source::Remote(RemoteMcp {
+            url: format!("http://{}/mcp", echo.addr),
+            transport: 0,
+        })),
+        auth: Some(Auth::StaticKey(StaticKeyAuth {
+            key_ref: "ECHO_KEY".into(),
+            header_name: String::new(),
+        })),
+        ..Default::default()
+    };
+    let request = CreateMcpServerRequest {
+        mcp_server: Some(server),
+        validate_only: false,
+    };
+    mcp_server_service_client::McpServerServiceClient::new(channel)
+        .create_mcp_server(adp_e2e::authed(request, &admin))
+        .await
+        .unwrap();
+    let proxy = adp_e2e::proxy::ProxyProcess::start(&cp, None).await;
+    let jwt = cp.token("bench-user", &[]);
+    let target = proxy_target(&proxy.mcp_url(SERVER_NAME), &jwt);
+    Some((target, Box::new((cp, proxy))))
 }
 
 // ───────────────────────────── oha ─────────────────────────────

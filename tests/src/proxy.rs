@@ -43,6 +43,10 @@ impl ProxyProcess {
         if let Some(ca) = ca_file {
             command.env("ADP_UPSTREAM_CA_FILE", ca);
         }
+        // benchmarks try the proxy with fewer runtime threads than cores
+        if let Ok(threads) = std::env::var("ADP_PROXY_WORKER_THREADS") {
+            command.env("ADP_PROXY_WORKER_THREADS", threads);
+        }
         let mut child = command.spawn().unwrap();
         let stderr = child.stderr.take().unwrap();
         let (addr, _, log) = read_ready(stderr, "proxy serving", &["addr", "addr"])

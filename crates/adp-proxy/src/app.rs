@@ -7,16 +7,17 @@ use std::time::Duration;
 
 use adp_core::identity::{KeySource, Verifier, VerifierConfig};
 use anyhow::Context;
-use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use axum::serve::ListenerExt;
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::sync::{oneshot, watch};
 
 use crate::bounded::BoundedMap;
+use crate::callers::Callers;
 use crate::consent::RequestStates;
 use crate::control_plane::ControlPlane;
 use crate::credentials::CredentialCache;
 use crate::forward::Upstream;
-use crate::http::{AppState, router};
+use crate::http::{AppState, Shared, router};
 use crate::settings::{LogFormat, Settings};
 use crate::subscriber;
 
@@ -29,10 +30,14 @@ const SESSION_CAPACITY: usize = 100_000;
 pub struct Proxy {
     pub addr: SocketAddr,
     shutdown: watch::Sender<bool>,
-    server: JoinHandle<std::io::Result<()>>,
+    workers: Vec<oneshot::Receiver<()>>,
 }
 
 impl Proxy {
+    /// Starts the config subscriber on the calling runtime and one serving thread per
+    /// worker, each with its own single-threaded runtime and its own `SO_REUSEPORT`
+    /// listener on the same address, like nginx's workers: a request is read, forwarded
+    /// and answered on one thread, with no cross-thread wake-ups on the hot path.
     pub async fn start(settings: Settings) -> anyhow::Result<Proxy> {
         if settings.proxy_token_file.is_none() {
             anyhow::bail!(
@@ -45,61 +50,74 @@ impl Proxy {
             settings.proxy_token_file.clone(),
         )
         .context("bad ADP_CONTROL_PLANE_URL")?;
-        let upstream = Upstream::new(
+        // fail on a bad CA file now rather than in every worker
+        Upstream::new(
             settings.upstream_ca_file.as_deref(),
             settings.upstream_timeout(),
             settings.upstream_pool_max_idle,
         )?;
-        let listener = TcpListener::bind(settings.addr)
-            .await
-            .with_context(|| format!("cannot listen on {}", settings.addr))?;
-        let addr = listener.local_addr()?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let config = subscriber::spawn(
             control_plane.clone(),
             settings.node_id(),
             shutdown_rx.clone(),
         );
-        let state = Arc::new(AppState {
+        let shared = Arc::new(Shared {
             config,
-            verifier,
+            callers: Callers::new(verifier, settings.credential_cache_size),
             credentials: CredentialCache::new(
                 control_plane,
                 settings.credential_cache_size,
                 settings.upstream_timeout(),
             ),
-            upstream,
             sessions: BoundedMap::new(SESSION_CAPACITY),
             request_states: RequestStates::new(SESSION_CAPACITY),
             allowed_origins: settings.allowed_origins.clone(),
             max_request_bytes: settings.max_request_bytes,
         });
-        let app = router(state);
-        let mut stop = shutdown_rx;
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                })
+        let count = match settings.worker_threads {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        };
+        let mut addr = settings.addr;
+        let mut workers = Vec::with_capacity(count);
+        for index in 0..count {
+            // the first worker binds the configured address (port 0 picks one); the rest
+            // join it on the port it got
+            let (bound_tx, bound_rx) = oneshot::channel();
+            let (done_tx, done_rx) = oneshot::channel();
+            let worker = Worker {
+                index,
+                addr,
+                shared: shared.clone(),
+                settings: settings.clone(),
+                shutdown: shutdown_rx.clone(),
+            };
+            std::thread::Builder::new()
+                .name(format!("adp-proxy-worker-{index}"))
+                .spawn(move || {
+                    worker.run(bound_tx);
+                    let _ = done_tx.send(());
+                })?;
+            addr = bound_rx
                 .await
-        });
-        tracing::info!(%addr, control_plane = %settings.control_plane_url, "proxy serving");
+                .context("proxy worker exited before listening")??;
+            workers.push(done_rx);
+        }
+        tracing::info!(%addr, workers = count, control_plane = %settings.control_plane_url, "proxy serving");
         Ok(Proxy {
             addr,
             shutdown,
-            server,
+            workers,
         })
     }
 
+    /// Stops accepting, lets in-flight calls finish within a bound, then returns.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
-        let mut server = self.server;
-        if tokio::time::timeout(SHUTDOWN_GRACE, &mut server)
-            .await
-            .is_err()
-        {
+        let all = futures::future::join_all(self.workers);
+        if tokio::time::timeout(SHUTDOWN_GRACE, all).await.is_err() {
             tracing::warn!("in-flight calls did not finish in time; closing anyway");
-            server.abort();
         }
     }
 
@@ -114,6 +132,78 @@ impl Proxy {
         self.shutdown().await;
         Ok(())
     }
+}
+
+struct Worker {
+    index: usize,
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    settings: Settings,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Worker {
+    fn run(self, bound: oneshot::Sender<anyhow::Result<SocketAddr>>) {
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime,
+            Err(error) => {
+                let _ = bound.send(Err(error.into()));
+                return;
+            }
+        };
+        runtime.block_on(async move {
+            let listening = listen(self.addr).and_then(|listener| {
+                let upstream = Upstream::new(
+                    self.settings.upstream_ca_file.as_deref(),
+                    self.settings.upstream_timeout(),
+                    self.settings.upstream_pool_max_idle,
+                )?;
+                Ok((listener, upstream))
+            });
+            let (listener, upstream) = match listening {
+                Ok(ok) => ok,
+                Err(error) => {
+                    let _ = bound.send(Err(error));
+                    return;
+                }
+            };
+            let _ = bound.send(listener.local_addr().map_err(Into::into));
+            let app = router(Arc::new(AppState {
+                shared: self.shared,
+                upstream,
+            }));
+            let mut stop = self.shutdown;
+            // small JSON-RPC answers must not wait out the client's delayed ACK
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await;
+            if let Err(error) = served {
+                tracing::error!(worker = self.index, %error, "proxy worker stopped");
+            }
+        });
+    }
+}
+
+fn listen(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_reuseport(true)?;
+    socket
+        .bind(addr)
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    Ok(socket.listen(1024)?)
 }
 
 fn build_verifier(settings: &Settings) -> anyhow::Result<Verifier> {

@@ -37,7 +37,11 @@ impl<K: Eq + Hash + Clone, V: Clone> BoundedMap<K, V> {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    pub fn get(&self, key: &K) -> Option<V> {
+    pub fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         self.lock().values.get(key).cloned()
     }
 
@@ -68,7 +72,11 @@ impl<K: Eq + Hash + Clone, V: Clone> BoundedMap<K, V> {
         true
     }
 
-    pub fn remove(&self, key: &K) -> Option<V> {
+    pub fn remove<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         self.lock().values.remove(key)
     }
 

@@ -3,6 +3,7 @@
 //! ways, and so is everything that authenticated the caller to the proxy.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -10,6 +11,12 @@ use axum::body::Body;
 use axum::response::Response;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 
 use crate::errors::ProxyError;
 
@@ -28,9 +35,12 @@ const HOP_BY_HOP: [&str; 10] = [
     "host",
 ];
 
+type HttpClient = Client<HttpsConnector<HttpConnector>, Body>;
+
+/// hyper's pooled client over rustls: webpki roots plus `ADP_UPSTREAM_CA_FILE`.
 #[derive(Clone, Debug)]
 pub struct Upstream {
-    client: reqwest::Client,
+    client: HttpClient,
     timeout: Duration,
 }
 
@@ -40,29 +50,49 @@ impl Upstream {
         timeout: Duration,
         max_idle_per_host: usize,
     ) -> anyhow::Result<Upstream> {
-        let mut builder = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .pool_max_idle_per_host(max_idle_per_host)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .tcp_nodelay(true)
-            // an upstream redirect must not carry the user's token to another host
-            .redirect(reqwest::redirect::Policy::none())
-            .use_rustls_tls();
+        let mut roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
         if let Some(path) = ca_file {
-            let pem = std::fs::read(path)
-                .with_context(|| format!("cannot read ADP_UPSTREAM_CA_FILE {}", path.display()))?;
-            for certificate in reqwest::Certificate::from_pem_bundle(&pem)
-                .with_context(|| format!("{} holds no PEM certificates", path.display()))?
-            {
-                builder = builder.add_root_certificate(certificate);
+            let certificates = CertificateDer::pem_file_iter(path)
+                .with_context(|| format!("cannot read ADP_UPSTREAM_CA_FILE {}", path.display()))?
+                .collect::<Result<Vec<_>, _>>()
+                .with_context(|| format!("{} is not a PEM certificate bundle", path.display()))?;
+            anyhow::ensure!(
+                !certificates.is_empty(),
+                "{} holds no certificates",
+                path.display()
+            );
+            for certificate in certificates {
+                roots.add(certificate)?;
             }
         }
-        Ok(Upstream {
-            client: builder.build()?,
-            timeout,
-        })
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(Duration::from_secs(5)));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(max_idle_per_host)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build(https);
+        Ok(Upstream { client, timeout })
     }
 
+    /// Forwards and returns the upstream's answer with its body still streaming. Redirects
+    /// are passed back to the client, never followed: following one could carry the
+    /// user's token to another host.
     pub async fn send(
         &self,
         method: Method,
@@ -79,31 +109,26 @@ impl Upstream {
         if let Some((name, value)) = credential {
             headers.insert(name, value);
         }
-        let request = self.client.request(method, url).headers(headers).body(body);
-        let response = tokio::time::timeout(self.timeout, request.send())
+        let mut request = http::Request::builder()
+            .method(method)
+            .uri(url)
+            .body(Body::from(body))
+            .map_err(|e| ProxyError::Upstream(format!("bad upstream URL: {e}")))?;
+        *request.headers_mut() = headers;
+        let response = tokio::time::timeout(self.timeout, self.client.request(request))
             .await
             .map_err(|_| ProxyError::UpstreamTimeout(self.timeout.as_secs()))?
             .map_err(|e| ProxyError::Upstream(describe(&e)))?;
-        let mut builder = Response::builder().status(response.status());
-        if let Some(out) = builder.headers_mut() {
-            *out = forwardable(response.headers());
-            out.remove(http::header::CONTENT_LENGTH);
-        }
-        builder
-            .body(Body::from_stream(response.bytes_stream()))
-            .map_err(|e| ProxyError::Upstream(e.to_string()))
+        let (mut parts, body) = response.into_parts();
+        parts.headers = forwardable(&parts.headers);
+        Ok(Response::from_parts(parts, Body::new(body)))
     }
 }
 
-/// A reqwest error without its URL (which could carry a query the admin considers
-/// private) but with its cause chain, which is where TLS and DNS failures explain themselves.
-fn describe(error: &reqwest::Error) -> String {
-    let mut text = if error.is_connect() {
-        "cannot connect".to_owned()
-    } else {
-        "request failed".to_owned()
-    };
-    let mut source = std::error::Error::source(error);
+/// The error's cause chain, which is where TLS and connection failures explain themselves.
+fn describe(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
     while let Some(cause) = source {
         text.push_str(": ");
         text.push_str(&cause.to_string());

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use adp_core::identity::{Identity, Verifier, bearer_token};
+use adp_core::identity::{Identity, bearer_token};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -16,6 +16,7 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 
 use crate::bounded::BoundedMap;
+use crate::callers::Callers;
 use crate::consent::{self, Caller, RequestStates};
 use crate::control_plane::CredentialError;
 use crate::credentials::{CacheKey, CredentialCache};
@@ -36,16 +37,32 @@ pub struct Session {
     view: ClientView,
 }
 
+/// What every worker thread shares.
 #[derive(Debug)]
-pub struct AppState {
+pub struct Shared {
     pub config: ConfigHandle,
-    pub verifier: Verifier,
+    pub callers: Callers,
     pub credentials: CredentialCache,
-    pub upstream: Upstream,
     pub sessions: BoundedMap<String, Session>,
     pub request_states: RequestStates,
     pub allowed_origins: Vec<String>,
     pub max_request_bytes: usize,
+}
+
+/// One worker thread's state: the shared caches, and its own upstream connection pool
+/// (whose connections run on that thread's runtime, so a call never hops threads).
+#[derive(Debug)]
+pub struct AppState {
+    pub shared: Arc<Shared>,
+    pub upstream: Upstream,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.shared
+    }
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -120,7 +137,7 @@ async fn admit(
         .ok_or_else(|| ProxyError::Unauthenticated("send Authorization: Bearer <JWT>".into()))?;
     let token = bearer_token(header).map_err(|e| ProxyError::Unauthenticated(e.to_string()))?;
     let identity = state
-        .verifier
+        .callers
         .verify(token)
         .await
         .map_err(|e| ProxyError::Unauthenticated(e.to_string()))?;
@@ -141,7 +158,7 @@ fn owned_session(
     let Some(id) = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok()) else {
         return Ok(None);
     };
-    match state.sessions.get(&id.to_owned()) {
+    match state.sessions.get(id) {
         Some(session)
             if session.issuer == admitted.identity.issuer
                 && session.subject == admitted.identity.subject
@@ -340,7 +357,7 @@ async fn mcp_delete(
     if response.as_ref().is_ok_and(|r| r.status().is_success())
         && let Some(id) = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok())
     {
-        state.sessions.remove(&id.to_owned());
+        state.sessions.remove(id);
     }
     response.unwrap_or_else(|error| error.into_response_for(None))
 }

@@ -11,6 +11,7 @@
 
 pub mod app;
 pub mod bounded;
+pub mod callers;
 pub mod consent;
 pub mod control_plane;
 pub mod credentials;

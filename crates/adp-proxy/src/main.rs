@@ -1,8 +1,10 @@
 use adp_proxy::app::{Proxy, init_logging};
 use adp_proxy::settings::Settings;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> std::process::ExitCode {
     let settings =
         match Settings::resolve(std::env::args_os().collect(), &|k| std::env::var(k).ok()) {
             Ok(settings) => settings,
@@ -15,10 +17,17 @@ async fn main() -> std::process::ExitCode {
             },
         };
     init_logging(settings.log_format);
-    let result = match Proxy::start(settings).await {
-        Ok(proxy) => proxy.run_until_signal().await,
-        Err(error) => Err(error),
-    };
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    if settings.worker_threads > 0 {
+        runtime.worker_threads(settings.worker_threads);
+    }
+    let result = runtime
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|runtime| {
+            runtime.block_on(async { Proxy::start(settings).await?.run_until_signal().await })
+        });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {

@@ -77,6 +77,9 @@ pub struct Settings {
     /// Browser origins allowed to call; requests with any other `Origin` get 403.
     #[arg(long, env = "ADP_PROXY_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
+    /// Runtime worker threads; 0 means one per CPU core.
+    #[arg(long, env = "ADP_PROXY_WORKER_THREADS", default_value_t = 0)]
+    pub worker_threads: usize,
     #[arg(long, env = "ADP_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
 }
