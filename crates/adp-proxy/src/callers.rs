@@ -1,6 +1,7 @@
 //! Verified caller JWTs, remembered until they expire (and at most a few minutes), so a
 //! busy caller's token is checked once rather than on every MCP message.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use adp_core::identity::{Identity, Verifier};
@@ -16,7 +17,7 @@ const MAX_REUSE: Duration = Duration::from_secs(300);
 #[derive(Debug)]
 pub struct Callers {
     verifier: Verifier,
-    verified: BoundedMap<String, (Identity, SystemTime)>,
+    verified: BoundedMap<String, (Arc<Identity>, SystemTime)>,
 }
 
 impl Callers {
@@ -27,14 +28,17 @@ impl Callers {
         }
     }
 
-    pub async fn verify(&self, token: &str) -> Result<Identity, adp_core::identity::AuthError> {
+    pub async fn verify(
+        &self,
+        token: &str,
+    ) -> Result<Arc<Identity>, adp_core::identity::AuthError> {
         let now = SystemTime::now();
         if let Some((identity, until)) = self.verified.get(token)
             && until > now
         {
             return Ok(identity);
         }
-        let identity = self.verifier.verify(token).await?;
+        let identity = Arc::new(self.verifier.verify(token).await?);
         // verify() checked exp; read it back to know how long the answer stays true
         if let Some(exp) = expiry(token) {
             let until = exp.min(now + MAX_REUSE);

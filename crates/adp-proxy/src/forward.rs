@@ -22,17 +22,17 @@ use crate::errors::ProxyError;
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus the
 /// ones the HTTP client sets itself.
-const HOP_BY_HOP: [&str; 10] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "host",
+const HOP_BY_HOP: [HeaderName; 10] = [
+    http::header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    http::header::PROXY_AUTHENTICATE,
+    http::header::PROXY_AUTHORIZATION,
+    HeaderName::from_static("proxy-connection"),
+    http::header::TE,
+    http::header::TRAILER,
+    http::header::TRANSFER_ENCODING,
+    http::header::UPGRADE,
+    http::header::HOST,
 ];
 
 type HttpClient = Client<HttpsConnector<HttpConnector>, Body>;
@@ -97,12 +97,12 @@ impl Upstream {
         &self,
         method: Method,
         url: &str,
-        incoming: &HeaderMap,
+        mut headers: HeaderMap,
         body: Bytes,
         credential: Option<(HeaderName, HeaderValue)>,
         keep_caller_authorization: bool,
     ) -> Result<Response, ProxyError> {
-        let mut headers = forwardable(incoming);
+        strip(&mut headers);
         if !keep_caller_authorization {
             headers.remove(http::header::AUTHORIZATION);
         }
@@ -120,7 +120,7 @@ impl Upstream {
             .map_err(|_| ProxyError::UpstreamTimeout(self.timeout.as_secs()))?
             .map_err(|e| ProxyError::Upstream(describe(&e)))?;
         let (mut parts, body) = response.into_parts();
-        parts.headers = forwardable(&parts.headers);
+        strip(&mut parts.headers);
         Ok(Response::from_parts(parts, Body::new(body)))
     }
 }
@@ -137,27 +137,25 @@ fn describe(error: &dyn std::error::Error) -> String {
     text
 }
 
-fn forwardable(headers: &HeaderMap) -> HeaderMap {
-    let named_by_connection: Vec<String> = headers
+/// Removes, in place, what must not cross the proxy: hop-by-hop headers (and those the
+/// `Connection` header names), cookies meant for the proxy's host, and the length the
+/// HTTP stack recomputes.
+fn strip(headers: &mut HeaderMap) {
+    let named_by_connection: Vec<HeaderName> = headers
         .get_all(http::header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .map(|v| v.trim().to_ascii_lowercase())
+        .filter_map(|v| HeaderName::from_bytes(v.trim().as_bytes()).ok())
         .collect();
-    let mut out = HeaderMap::with_capacity(headers.len());
-    for (name, value) in headers {
-        let lower = name.as_str();
-        if HOP_BY_HOP.contains(&lower)
-            || named_by_connection.iter().any(|n| n == lower)
-            || lower == "cookie"
-            || lower == "content-length"
-        {
-            continue;
-        }
-        out.append(name.clone(), value.clone());
+    for name in named_by_connection {
+        headers.remove(name);
     }
-    out
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+    headers.remove(http::header::COOKIE);
+    headers.remove(http::header::CONTENT_LENGTH);
 }
 
 #[cfg(test)]
@@ -174,7 +172,8 @@ mod tests {
         headers.insert("cookie", "session=1".parse().unwrap());
         headers.insert("mcp-session-id", "abc".parse().unwrap());
         headers.insert("accept", "text/event-stream".parse().unwrap());
-        let out = forwardable(&headers);
+        let mut out = headers.clone();
+        strip(&mut out);
         assert_eq!(out.len(), 2);
         assert_eq!(out["mcp-session-id"], "abc");
         assert_eq!(out["accept"], "text/event-stream");

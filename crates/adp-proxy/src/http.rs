@@ -99,7 +99,7 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
 /// Everything a call needs before it can be forwarded.
 struct Admitted {
     route: Arc<Route>,
-    identity: Identity,
+    identity: Arc<Identity>,
     jwt: SecretString,
 }
 
@@ -213,7 +213,7 @@ async fn mcp_post(
         Err(error) => return ProxyError::Parse(error.to_string()).into_response_for(None),
     };
     let id = message.id.clone();
-    match post(&state, &server, &headers, body, message).await {
+    match post(&state, &server, headers, body, message).await {
         Ok(response) => response,
         Err(error) => error.into_response_for(id.as_ref()),
     }
@@ -222,20 +222,20 @@ async fn mcp_post(
 async fn post(
     state: &AppState,
     server: &str,
-    headers: &HeaderMap,
+    headers: HeaderMap,
     mut body: Bytes,
     mut message: Message,
 ) -> Result<Response, ProxyError> {
     if body.len() > state.max_request_bytes {
         return Err(ProxyError::TooLarge(state.max_request_bytes));
     }
-    let admitted = admit(state, server, headers).await?;
-    let session = owned_session(state, headers, &admitted)?;
+    let admitted = admit(state, server, &headers).await?;
+    let session = owned_session(state, &headers, &admitted)?;
     let view = message
         .self_described()
         .or_else(|| session.map(|s| s.view))
         .unwrap_or_else(|| ClientView {
-            version: header_version(headers),
+            version: header_version(&headers),
             url_elicitation: false,
         });
     let caller = Caller {
@@ -328,14 +328,7 @@ fn spend_request_state(
         .request_states
         .open(&sealed, caller, method, message.params())
         .map_err(|e| ProxyError::BadRequestState(e.to_string()))?;
-    let Some(json) = message.json.as_mut() else {
-        return Ok(None);
-    };
-    if let Some(params) = json.get_mut("params").and_then(Value::as_object_mut) {
-        params.remove("requestState");
-        params.remove("inputResponses");
-    }
-    Ok(Some(Bytes::from(json.to_string())))
+    Ok(message.body_without_params(&["requestState", "inputResponses"]))
 }
 
 async fn mcp_get(
@@ -391,7 +384,7 @@ async fn bodiless(
         .send(
             method,
             &admitted.route.upstream_url,
-            headers,
+            headers.clone(),
             Bytes::new(),
             header,
             passthrough,

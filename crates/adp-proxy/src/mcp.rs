@@ -26,34 +26,73 @@ impl ClientView {
     }
 }
 
-/// One inspected POST body.
+/// One inspected POST body. Most messages need only their method and id, so the body is
+/// scanned without building a tree; `params` is parsed only when something reads it
+/// (`initialize`, 2026-07-28 `_meta`, a `requestState` retry).
 #[derive(Clone, Debug, Default)]
 pub struct Message {
-    /// The parsed body when it is a single JSON-RPC object (batches stay opaque).
-    pub json: Option<Value>,
     pub method: Option<String>,
     /// `None` for notifications and responses.
     pub id: Option<Value>,
+    params: Option<Value>,
 }
+
+/// What the proxy needs of a JSON-RPC message, read without allocating for the rest.
+#[derive(serde::Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    method: Option<std::borrow::Cow<'a, str>>,
+    id: Option<Value>,
+    #[allow(dead_code)]
+    params: Option<serde::de::IgnoredAny>,
+}
+
+/// Markers of messages whose params the proxy must read.
+const PARAMS_MARKERS: [&[u8]; 2] = [b"io.modelcontextprotocol/", b"requestState"];
 
 impl Message {
     pub fn parse(body: &[u8]) -> Result<Message, serde_json::Error> {
-        let json: Value = serde_json::from_slice(body)?;
-        if !json.is_object() {
+        let first = body.iter().find(|b| !b.is_ascii_whitespace());
+        if first != Some(&b'{') {
+            // batches (2025-03-26) and anything else stay opaque; invalid JSON still fails
+            serde_json::from_slice::<serde::de::IgnoredAny>(body)?;
             return Ok(Message::default());
         }
+        let envelope: Envelope<'_> = serde_json::from_slice(body)?;
+        let method = envelope.method.map(std::borrow::Cow::into_owned);
+        let needs_params = method.as_deref() == Some("initialize")
+            || PARAMS_MARKERS
+                .iter()
+                .any(|marker| body.windows(marker.len()).any(|w| w == *marker));
+        let params = if needs_params {
+            let mut full: Value = serde_json::from_slice(body)?;
+            full.get_mut("params").map(Value::take)
+        } else {
+            None
+        };
         Ok(Message {
-            method: json
-                .get("method")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-            id: json.get("id").filter(|id| !id.is_null()).cloned(),
-            json: Some(json),
+            method,
+            id: envelope.id.filter(|id| !id.is_null()),
+            params,
         })
     }
 
     pub fn params(&self) -> Option<&Value> {
-        self.json.as_ref()?.get("params")
+        self.params.as_ref()
+    }
+
+    /// The body to forward after removing `keys` from params (a spent `requestState`).
+    pub fn body_without_params(&mut self, keys: &[&str]) -> Option<bytes::Bytes> {
+        let params = self.params.as_mut()?.as_object_mut()?;
+        for key in keys {
+            params.remove(*key);
+        }
+        let mut message =
+            serde_json::json!({"jsonrpc": "2.0", "method": self.method, "params": params});
+        if let Some(id) = &self.id {
+            message["id"] = id.clone();
+        }
+        Some(bytes::Bytes::from(message.to_string()))
     }
 
     pub fn is_initialize(&self) -> bool {
@@ -147,5 +186,12 @@ mod tests {
         assert!(n.self_described().is_none());
         let batch = message(json!([{"jsonrpc":"2.0","id":1,"method":"ping"}]));
         assert!(batch.method.is_none());
+        assert!(Message::parse(b"{not json").is_err());
+        assert!(Message::parse(b"[1,").is_err());
+        // params of everyday calls are skipped, not parsed
+        let call =
+            message(json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"x"}}));
+        assert!(call.params().is_none());
+        assert_eq!(call.method.as_deref(), Some("tools/call"));
     }
 }
