@@ -9,6 +9,9 @@
 #[path = "consent/support.rs"]
 mod support;
 
+#[path = "proxy/gateway.rs"]
+mod gateway;
+
 use adp_api::v1::mcp_server::Auth;
 use adp_api::v1::{McpServer, TokenInjection, UserOAuthAuth};
 use adp_e2e::consent::bounded;

@@ -23,6 +23,9 @@ pub enum Code {
     Unavailable,
     DeadlineExceeded,
     Internal,
+    /// Another system answered with an error that fits no other code (an upstream MCP
+    /// server's JSON-RPC error, say).
+    Unknown,
 }
 
 impl Code {
@@ -39,6 +42,7 @@ impl Code {
             Code::Unavailable => tonic::Code::Unavailable,
             Code::DeadlineExceeded => tonic::Code::DeadlineExceeded,
             Code::Internal => tonic::Code::Internal,
+            Code::Unknown => tonic::Code::Unknown,
         }
     }
 
@@ -54,6 +58,7 @@ impl Code {
             Code::Unavailable => 503,
             Code::DeadlineExceeded => 504,
             Code::Internal => 500,
+            Code::Unknown => 502,
         }
     }
 }

@@ -17,9 +17,12 @@ use crate::consent::RequestStates;
 use crate::control_plane::ControlPlane;
 use crate::credentials::CredentialCache;
 use crate::forward::Upstream;
+use crate::gateway::Gateway;
 use crate::http::{AppState, Shared, router};
 use crate::settings::{LogFormat, Settings};
 use crate::subscriber;
+use crate::upstream_sessions::UpstreamSessions;
+use adp_api::v1::mcp_gateway_service_server::McpGatewayServiceServer;
 
 /// How long in-flight calls get to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -64,6 +67,7 @@ impl Proxy {
         );
         let shared = Arc::new(Shared {
             config,
+            control_plane: control_plane.clone(),
             callers: Callers::new(verifier, settings.credential_cache_size),
             credentials: CredentialCache::new(
                 control_plane,
@@ -75,6 +79,14 @@ impl Proxy {
             allowed_origins: settings.allowed_origins.clone(),
             max_request_bytes: settings.max_request_bytes,
         });
+        let gateway = Gateway {
+            shared: shared.clone(),
+            sessions: UpstreamSessions::new(
+                settings.upstream_ca_file.as_deref(),
+                settings.credential_cache_size,
+            )?,
+            upstream_timeout: settings.upstream_timeout(),
+        };
         let count = match settings.worker_threads {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
             n => n,
@@ -90,6 +102,7 @@ impl Proxy {
                 index,
                 addr,
                 shared: shared.clone(),
+                gateway: gateway.clone(),
                 settings: settings.clone(),
                 shutdown: shutdown_rx.clone(),
             };
@@ -138,6 +151,7 @@ struct Worker {
     index: usize,
     addr: SocketAddr,
     shared: Arc<Shared>,
+    gateway: Gateway,
     settings: Settings,
     shutdown: watch::Receiver<bool>,
 }
@@ -171,10 +185,14 @@ impl Worker {
                 }
             };
             let _ = bound.send(listener.local_addr().map_err(Into::into));
+            // MCP over HTTP/1.1 and the gRPC gateway over HTTP/2 share the listener
+            let grpc = tonic::service::Routes::new(McpGatewayServiceServer::new(self.gateway))
+                .into_axum_router();
             let app = router(Arc::new(AppState {
                 shared: self.shared,
                 upstream,
-            }));
+            }))
+            .merge(grpc);
             let mut stop = self.shutdown;
             // small JSON-RPC answers must not wait out the client's delayed ACK
             let listener = listener.tap_io(|tcp| {

@@ -269,6 +269,7 @@ mod tests {
             missing_scopes: vec![],
             expired_reason: String::new(),
             message: "connect".into(),
+            status: None,
         }
     }
 

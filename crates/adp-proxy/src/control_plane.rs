@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use adp_api::v1 as pb;
 use adp_api::v1::config_discovery_service_client::ConfigDiscoveryServiceClient;
+use adp_api::v1::connection_service_client::ConnectionServiceClient;
 use adp_api::v1::token_service_client::TokenServiceClient;
 use http::{HeaderName, HeaderValue};
 use secrecy::SecretString;
@@ -34,7 +35,7 @@ pub struct Credential {
 
 /// The user must (re)connect an upstream account; everything an MCP client needs to
 /// send them there.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct ConsentRequired {
     /// `OAUTH_CONNECTION_REQUIRED`, `SCOPE_UPGRADE_REQUIRED` or `OAUTH_TOKEN_EXPIRED`.
     pub reason: String,
@@ -44,6 +45,8 @@ pub struct ConsentRequired {
     pub missing_scopes: Vec<String>,
     pub expired_reason: String,
     pub message: String,
+    /// The control plane's own answer, passed on whole to gRPC callers.
+    pub status: Option<tonic::Status>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +104,53 @@ impl ControlPlane {
             .await
             .map(tonic::Response::into_inner)
             .map_err(CredentialError::Refused)
+    }
+
+    /// A request acting as the end-user, with their JWT.
+    fn as_user<T>(user_jwt: &SecretString, message: T) -> Result<tonic::Request<T>, tonic::Status> {
+        use secrecy::ExposeSecret;
+        let value = MetadataValue::try_from(format!("Bearer {}", user_jwt.expose_secret()))
+            .map_err(|_| tonic::Status::unauthenticated("caller token is not a valid header"))?;
+        let mut request = tonic::Request::new(message);
+        request.metadata_mut().insert("authorization", value);
+        Ok(request)
+    }
+
+    /// The user's connection to `provider`, now and on every change.
+    pub async fn watch_connection(
+        &self,
+        user_jwt: &SecretString,
+        provider_name: &str,
+    ) -> Result<tonic::Streaming<pb::WatchConnectionResponse>, tonic::Status> {
+        let request = Self::as_user(
+            user_jwt,
+            pb::WatchConnectionRequest {
+                provider_name: provider_name.to_owned(),
+            },
+        )?;
+        Ok(ConnectionServiceClient::new(self.channel.clone())
+            .watch_connection(request)
+            .await?
+            .into_inner())
+    }
+
+    /// Starts a consent for the user (for a device code the error did not carry).
+    pub async fn connect(
+        &self,
+        user_jwt: &SecretString,
+        provider_name: &str,
+    ) -> Result<pb::ConnectResponse, tonic::Status> {
+        let request = Self::as_user(
+            user_jwt,
+            pb::ConnectRequest {
+                provider_name: provider_name.to_owned(),
+                scopes: Vec::new(),
+            },
+        )?;
+        Ok(ConnectionServiceClient::new(self.channel.clone())
+            .connect(request)
+            .await?
+            .into_inner())
     }
 
     /// The credential for the user whose JWT this is; `deadline` bounds the call.
@@ -168,6 +218,7 @@ fn classify(status: tonic::Status) -> CredentialError {
             expired_reason: field("expiredReason"),
             message: status.message().to_owned(),
             reason: info.reason,
+            status: Some(status),
         }));
     }
     CredentialError::Refused(status)

@@ -5,49 +5,32 @@
 
 use std::sync::Arc;
 
-use adp_core::identity::{Identity, bearer_token};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::{HeaderMap, Method, StatusCode};
-use secrecy::SecretString;
 use serde_json::{Value, json};
 
-use crate::bounded::BoundedMap;
-use crate::callers::Callers;
-use crate::consent::{self, Caller, RequestStates};
+use crate::consent::{self, Caller};
 use crate::control_plane::CredentialError;
-use crate::credentials::{CacheKey, CredentialCache};
 use crate::errors::ProxyError;
 use crate::forward::Upstream;
 use crate::mcp::{ClientView, Message, header_version};
-use crate::routes::Route;
-use crate::subscriber::ConfigHandle;
 
 const SESSION_HEADER: &str = "mcp-session-id";
 
 /// A session the proxy saw being initialized: whose it is and what the client declared.
 #[derive(Clone, Debug)]
 pub struct Session {
-    issuer: String,
-    subject: String,
-    server: String,
-    view: ClientView,
+    pub(crate) issuer: String,
+    pub(crate) subject: String,
+    pub(crate) server: String,
+    pub(crate) view: ClientView,
 }
 
-/// What every worker thread shares.
-#[derive(Debug)]
-pub struct Shared {
-    pub config: ConfigHandle,
-    pub callers: Callers,
-    pub credentials: CredentialCache,
-    pub sessions: BoundedMap<String, Session>,
-    pub request_states: RequestStates,
-    pub allowed_origins: Vec<String>,
-    pub max_request_bytes: usize,
-}
+pub use crate::shared::{Admitted, Shared};
 
 /// One worker thread's state: the shared caches, and its own upstream connection pool
 /// (whose connections run on that thread's runtime, so a call never hops threads).
@@ -96,13 +79,6 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
     (code, axum::Json(body)).into_response()
 }
 
-/// Everything a call needs before it can be forwarded.
-struct Admitted {
-    route: Arc<Route>,
-    identity: Arc<Identity>,
-    jwt: SecretString,
-}
-
 async fn admit(
     state: &AppState,
     server: &str,
@@ -114,38 +90,10 @@ async fn admit(
             return Err(ProxyError::OriginRefused(origin.to_owned()));
         }
     }
-    if !state.config.status.borrow().has_config {
-        return Err(ProxyError::NoConfig);
-    }
-    let route = state
-        .config
-        .table
-        .borrow()
-        .servers
-        .get(server)
-        .cloned()
-        .ok_or_else(|| ProxyError::UnknownServer(server.to_owned()))?;
-    if !route.server.enabled {
-        return Err(ProxyError::Disabled(server.to_owned()));
-    }
-    if route.upstream_url.is_empty() {
-        return Err(ProxyError::NoUpstream(server.to_owned()));
-    }
-    let header = headers
+    let authorization = headers
         .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| ProxyError::Unauthenticated("send Authorization: Bearer <JWT>".into()))?;
-    let token = bearer_token(header).map_err(|e| ProxyError::Unauthenticated(e.to_string()))?;
-    let identity = state
-        .callers
-        .verify(token)
-        .await
-        .map_err(|e| ProxyError::Unauthenticated(e.to_string()))?;
-    Ok(Admitted {
-        route,
-        identity,
-        jwt: SecretString::from(token.to_owned()),
-    })
+        .and_then(|v| v.to_str().ok());
+    state.admit(server, authorization).await
 }
 
 /// The session named by the request, which must belong to the caller: a session id
@@ -178,20 +126,8 @@ enum Credentialed {
 }
 
 async fn credential(state: &AppState, admitted: &Admitted) -> Result<Credentialed, ProxyError> {
-    if !admitted.route.needs_credential() {
-        return Ok(Credentialed::Header(None));
-    }
-    let key = CacheKey {
-        issuer: admitted.identity.issuer.clone(),
-        subject: admitted.identity.subject.clone(),
-        server: admitted.route.server.name.clone(),
-    };
-    match state
-        .credentials
-        .credential(key, &admitted.route, &admitted.jwt)
-        .await
-    {
-        Ok(credential) => Ok(Credentialed::Header(credential.header)),
+    match state.credential(admitted).await {
+        Ok(header) => Ok(Credentialed::Header(header)),
         Err(CredentialError::Consent(consent)) => Ok(Credentialed::Consent(consent)),
         Err(CredentialError::Refused(status)) => Err(ProxyError::from_status(&status)),
         Err(other) => Err(ProxyError::Credential {

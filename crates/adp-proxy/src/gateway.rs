@@ -1,0 +1,359 @@
+//! `adp.v1.MCPGatewayService`: MCP tools over gRPC. The proxy is the MCP client here (the
+//! official SDK, rmcp), with one upstream session per (user, server) that carries that
+//! user's credential exactly as the HTTP path injects it.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use adp_api::v1 as pb;
+use adp_api::v1::mcp_gateway_service_server::McpGatewayService;
+use adp_core::ApiError;
+use adp_core::error::Code;
+use tokio::sync::mpsc;
+use tokio_stream::Stream;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use crate::control_plane::{ConsentRequired, CredentialError};
+use crate::errors::ProxyError;
+use crate::json_struct::{struct_from_json, struct_to_json};
+use crate::shared::{Admitted, Shared};
+use crate::upstream_sessions::{CallError, UpstreamSessions};
+
+/// How long a `CallToolStream` waits for consent when the caller set no deadline.
+const DEFAULT_CONSENT_WAIT: Duration = Duration::from_secs(600);
+
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    pub shared: Arc<Shared>,
+    pub sessions: Arc<UpstreamSessions>,
+    pub upstream_timeout: Duration,
+}
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<pb::CallToolStreamResponse, Status>> + Send>>;
+
+/// The deadline the caller set (`grpc-timeout`), if any.
+fn deadline<T>(request: &Request<T>) -> Option<Duration> {
+    let text = request.metadata().get("grpc-timeout")?.to_str().ok()?;
+    let (value, unit) = text.split_at(text.len().checked_sub(1)?);
+    let value: u64 = value.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(value * 3600),
+        "M" => Duration::from_secs(value * 60),
+        "S" => Duration::from_secs(value),
+        "m" => Duration::from_millis(value),
+        "u" => Duration::from_micros(value),
+        "n" => Duration::from_nanos(value),
+        _ => return None,
+    })
+}
+
+fn authorization<T>(request: &Request<T>) -> Option<String> {
+    request
+        .metadata()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// Failures on the way to the upstream, as gRPC statuses with ErrorInfo.
+fn proxy_status(error: ProxyError) -> Status {
+    let (code, reason) = match &error {
+        ProxyError::Unauthenticated(_) => (Code::Unauthenticated, "UNAUTHENTICATED"),
+        ProxyError::UnknownServer(_) => (Code::NotFound, "MCP_SERVER_NOT_FOUND"),
+        ProxyError::Disabled(_) => (Code::FailedPrecondition, "MCP_SERVER_DISABLED"),
+        ProxyError::NoUpstream(_) => (Code::FailedPrecondition, "NO_UPSTREAM"),
+        ProxyError::NoConfig => (Code::Unavailable, "CONFIG_NOT_READY"),
+        ProxyError::UpstreamTimeout(_) => (Code::DeadlineExceeded, "UPSTREAM_TIMEOUT"),
+        ProxyError::Upstream(_) => (Code::Unavailable, "UPSTREAM_UNAVAILABLE"),
+        _ => (Code::InvalidArgument, "INVALID_REQUEST"),
+    };
+    ApiError::new(code, error.to_string())
+        .with_reason(reason)
+        .into()
+}
+
+/// A credential refusal: consent conditions pass on the control plane's own status
+/// (ErrorInfo, Help and the typed detail intact); so does anything else it said.
+fn credential_status(error: CredentialError) -> Status {
+    match error {
+        CredentialError::Consent(consent) => consent.status.clone().unwrap_or_else(|| {
+            ApiError::new(Code::FailedPrecondition, consent.message.clone())
+                .with_reason("OAUTH_CONNECTION_REQUIRED")
+                .into()
+        }),
+        CredentialError::Refused(status) => status,
+        other => ApiError::new(Code::Unavailable, other.to_string())
+            .with_reason("CONTROL_PLANE_UNAVAILABLE")
+            .into(),
+    }
+}
+
+fn call_status(error: CallError) -> Status {
+    match error {
+        CallError::Timeout(limit) => ApiError::new(
+            Code::DeadlineExceeded,
+            format!(
+                "the upstream did not answer within {} ms",
+                limit.as_millis()
+            ),
+        )
+        .with_reason("UPSTREAM_TIMEOUT")
+        .into(),
+        CallError::Unavailable(message) => ApiError::new(Code::Unavailable, message)
+            .with_reason("UPSTREAM_UNAVAILABLE")
+            .into(),
+        CallError::Mcp { code, message } => {
+            let grpc = match code {
+                -32602 => Code::InvalidArgument,
+                -32601 => Code::NotFound,
+                _ => Code::Unknown,
+            };
+            ApiError::new(grpc, format!("the upstream MCP server answered: {message}"))
+                .with_reason("MCP_ERROR")
+                .with_metadata("mcpCode", code.to_string())
+                .into()
+        }
+    }
+}
+
+/// Why one attempt at a call did not produce a result.
+enum Attempt {
+    Consent(Box<ConsentRequired>),
+    Failed(Status),
+}
+
+impl Gateway {
+    async fn admit<T>(&self, request: &Request<T>, server: &str) -> Result<Admitted, Status> {
+        self.shared
+            .admit(server, authorization(request).as_deref())
+            .await
+            .map_err(proxy_status)
+    }
+
+    fn limit(&self, deadline: Option<Duration>) -> Duration {
+        deadline.map_or(self.upstream_timeout, |d| d.min(self.upstream_timeout))
+    }
+
+    async fn call_once(
+        &self,
+        admitted: &Admitted,
+        tool: &str,
+        arguments: serde_json::Map<String, serde_json::Value>,
+        limit: Duration,
+    ) -> Result<pb::CallToolResponse, Attempt> {
+        let header = match self.shared.credential(admitted).await {
+            Ok(header) => header,
+            Err(CredentialError::Consent(consent)) => return Err(Attempt::Consent(consent)),
+            Err(other) => return Err(Attempt::Failed(credential_status(other))),
+        };
+        let result = self
+            .sessions
+            .call_tool(admitted, header, tool, arguments, limit)
+            .await
+            .map_err(|e| Attempt::Failed(call_status(e)))?;
+        Ok(pb::CallToolResponse {
+            content: result.content.iter().filter_map(struct_from_json).collect(),
+            structured_content: result
+                .structured_content
+                .as_ref()
+                .and_then(struct_from_json),
+            is_error: result.is_error,
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl McpGatewayService for Gateway {
+    type CallToolStreamStream = EventStream;
+
+    async fn list_tools(
+        &self,
+        request: Request<pb::ListToolsRequest>,
+    ) -> Result<Response<pb::ListToolsResponse>, Status> {
+        let limit = self.limit(deadline(&request));
+        let server = request.get_ref().server_name.clone();
+        let admitted = self.admit(&request, &server).await?;
+        let header = self
+            .shared
+            .credential(&admitted)
+            .await
+            .map_err(credential_status)?;
+        let tools = self
+            .sessions
+            .list_tools(&admitted, header, limit)
+            .await
+            .map_err(call_status)?;
+        Ok(Response::new(pb::ListToolsResponse {
+            tools: tools
+                .into_iter()
+                .map(|tool| pb::Tool {
+                    input_schema: struct_from_json(&tool.input_schema),
+                    output_schema: tool.output_schema.as_ref().and_then(struct_from_json),
+                    name: tool.name,
+                    title: tool.title,
+                    description: tool.description,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn call_tool(
+        &self,
+        request: Request<pb::CallToolRequest>,
+    ) -> Result<Response<pb::CallToolResponse>, Status> {
+        let limit = self.limit(deadline(&request));
+        let server = request.get_ref().server_name.clone();
+        let admitted = self.admit(&request, &server).await?;
+        let call = request.into_inner();
+        let arguments = call.arguments.map(struct_to_json).unwrap_or_default();
+        match self
+            .call_once(&admitted, &call.tool_name, arguments, limit)
+            .await
+        {
+            Ok(result) => Ok(Response::new(result)),
+            Err(Attempt::Consent(consent)) => {
+                Err(credential_status(CredentialError::Consent(consent)))
+            }
+            Err(Attempt::Failed(status)) => Err(status),
+        }
+    }
+
+    async fn call_tool_stream(
+        &self,
+        request: Request<pb::CallToolStreamRequest>,
+    ) -> Result<Response<Self::CallToolStreamStream>, Status> {
+        let wait = deadline(&request).unwrap_or(DEFAULT_CONSENT_WAIT);
+        let limit = self.limit(deadline(&request));
+        let server = request.get_ref().server_name.clone();
+        let admitted = self.admit(&request, &server).await?;
+        let call = request.into_inner();
+        let arguments = call.arguments.map(struct_to_json).unwrap_or_default();
+        let (tx, rx) = mpsc::channel(4);
+        let gateway = self.clone();
+        tokio::spawn(async move {
+            let outcome = tokio::time::timeout(
+                wait,
+                gateway.call_until_consented(&admitted, &call.tool_name, arguments, limit, &tx),
+            )
+            .await;
+            let last = match outcome {
+                Ok(Ok(result)) => Ok(pb::CallToolStreamResponse {
+                    event: Some(pb::call_tool_stream_response::Event::Result(result)),
+                }),
+                Ok(Err(status)) => Err(status),
+                Err(_) => Err(ApiError::new(
+                    Code::DeadlineExceeded,
+                    "the connection was not completed before the call's deadline",
+                )
+                .with_reason("CONSENT_TIMEOUT")
+                .into()),
+            };
+            let _ = tx.send(last).await;
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+type EventSender = mpsc::Sender<Result<pb::CallToolStreamResponse, Status>>;
+
+impl Gateway {
+    /// Calls; on a consent condition tells the caller where to go, waits on the user's
+    /// connection (WatchConnection, no polling) until it is usable, and calls again.
+    async fn call_until_consented(
+        &self,
+        admitted: &Admitted,
+        tool: &str,
+        arguments: serde_json::Map<String, serde_json::Value>,
+        limit: Duration,
+        tx: &EventSender,
+    ) -> Result<pb::CallToolResponse, Status> {
+        loop {
+            let consent = match self
+                .call_once(admitted, tool, arguments.clone(), limit)
+                .await
+            {
+                Ok(result) => return Ok(result),
+                Err(Attempt::Failed(status)) => return Err(status),
+                Err(Attempt::Consent(consent)) => consent,
+            };
+            // watch first, so a consent finished right after the event is not missed
+            let mut watch = self
+                .shared
+                .control_plane
+                .watch_connection(&admitted.jwt, &consent.provider_name)
+                .await?;
+            let event = self.consent_event(admitted, &consent).await;
+            let sent = tx
+                .send(Ok(pb::CallToolStreamResponse {
+                    event: Some(pb::call_tool_stream_response::Event::ConsentRequired(event)),
+                }))
+                .await;
+            if sent.is_err() {
+                return Err(Status::cancelled("the caller went away"));
+            }
+            // the current card first; a stale CONNECTED (scope upgrade, expiry) is not news
+            let mut first = true;
+            let connected = loop {
+                let Some(update) = watch.message().await? else {
+                    return Err(ApiError::unavailable(
+                        "the control plane closed the connection watch",
+                    )
+                    .into());
+                };
+                let Some(card) = update.connection else {
+                    continue;
+                };
+                let usable = card.status == pb::ConnectionStatus::Connected as i32;
+                if usable && !(first && consent.reason != "OAUTH_CONNECTION_REQUIRED") {
+                    break card;
+                }
+                first = false;
+            };
+            let _ = tx
+                .send(Ok(pb::CallToolStreamResponse {
+                    event: Some(pb::call_tool_stream_response::Event::Connected(connected)),
+                }))
+                .await;
+        }
+    }
+
+    async fn consent_event(
+        &self,
+        admitted: &Admitted,
+        consent: &ConsentRequired,
+    ) -> pb::ConsentRequiredEvent {
+        let device_only = {
+            let table = self.shared.config.table.borrow();
+            table
+                .providers
+                .get(&consent.provider_name)
+                .is_some_and(|p| {
+                    p.grant_types.contains(&(pb::GrantType::DeviceCode as i32))
+                        && !p
+                            .grant_types
+                            .contains(&(pb::GrantType::BrowserConsent as i32))
+                })
+        };
+        let mut event = pb::ConsentRequiredEvent {
+            reason: consent.reason.clone(),
+            provider_name: consent.provider_name.clone(),
+            authorize_url: consent.authorize_url.clone(),
+            missing_scopes: consent.missing_scopes.clone(),
+            device_code: None,
+            message: consent.message.clone(),
+        };
+        if device_only
+            && let Ok(started) = self
+                .shared
+                .control_plane
+                .connect(&admitted.jwt, &consent.provider_name)
+                .await
+        {
+            event.authorize_url = started.authorize_url;
+            event.device_code = started.device_code;
+        }
+        event
+    }
+}
