@@ -44,7 +44,6 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 /// The token nginx injects, and the one the direct leg sends itself.
@@ -133,49 +132,7 @@ async fn wait_for_port(addr: SocketAddr, child: &mut Child, what: &str, log: Opt
 // ───────────────────────────── upstream: mcp-echo ─────────────────────────────
 
 /// The `mcp-echo` upstream (target/<profile>/mcp-echo); killed on drop.
-pub struct Echo {
-    _child: Child,
-    pub addr: SocketAddr,
-}
-
-impl Echo {
-    /// Starts mcp-echo with `--require-bearer`, so every leg must carry (or have injected)
-    /// an `Authorization: Bearer …` header, on `ADP_BENCH_ECHO_ADDR` (default port 0).
-    pub async fn start() -> Self {
-        let addr = std::env::var("ADP_BENCH_ECHO_ADDR").unwrap_or_else(|_| "127.0.0.1:0".into());
-        let mut command = Command::new(adp_e2e::binary("mcp-echo"));
-        command
-            .arg("--addr")
-            .arg(&addr)
-            .arg("--require-bearer")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true);
-        if let Ok(threads) = std::env::var("ADP_BENCH_ECHO_THREADS") {
-            command.arg("--threads").arg(threads);
-        }
-        let mut child = command.spawn().unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
-            .await
-            .expect("mcp-echo did not start within 10 s")
-            .unwrap()
-            .expect("mcp-echo exited before it was ready");
-        let ready: serde_json::Value = serde_json::from_str(&line).unwrap();
-        assert_eq!(ready["ready"], true, "mcp-echo: {line}");
-        let addr = ready["addr"].as_str().unwrap().parse().unwrap();
-        Echo {
-            _child: child,
-            addr,
-        }
-    }
-
-    /// The upstream MCP endpoint, `http://127.0.0.1:PORT/mcp`.
-    pub fn url(&self) -> String {
-        format!("http://{}/mcp", self.addr)
-    }
-}
+pub use adp_e2e::bench::Echo;
 
 // ───────────────────────────── leg (c): nginx ─────────────────────────────
 
@@ -336,8 +293,6 @@ pub type Guard = Box<dyn Any + Send>;
 /// `GetUpstreamCredential` for (user, server), injects it and forwards. (User OAuth needs an
 /// https upstream, and TLS to the upstream would change what legs (a) and (c) measure.)
 async fn start_proxy_leg(echo: &Echo) -> Option<(Target, Guard)> {
-    use adp_api::v1::mcp_server::{Auth, Source};
-    use adp_api::v1::*;
     if let (Ok(url), Ok(jwt)) = (
         std::env::var("ADP_BENCH_PROXY_URL"),
         std::env::var("ADP_BENCH_PROXY_JWT"),
@@ -345,44 +300,8 @@ async fn start_proxy_leg(echo: &Echo) -> Option<(Target, Guard)> {
         // an externally started proxy, configured with ADP_BENCH_ECHO_ADDR as upstream
         return Some((proxy_target(&url, &jwt), Box::new(())));
     }
-    let cp = adp_e2e::ControlPlaneProcess::start().await;
-    let admin = cp.admin_token();
-    let channel = cp.channel().await;
-    let secret = CreateSecretRequest {
-        secret: Some(Secret {
-            name: "ECHO_KEY".into(),
-            ..Default::default()
-        }),
-        value: format!("Bearer {UPSTREAM_TOKEN}"),
-        validate_only: false,
-    };
-    secret_service_client::SecretServiceClient::new(channel.clone())
-        .create_secret(adp_e2e::authed(secret, &admin))
-        .await
-        .unwrap();
-    let server = McpServer {
-        name: SERVER_NAME.into(),
-        enabled: true,
-        source: Some(Source::Remote(RemoteMcp {
-            url: format!("http://{}/mcp", echo.addr),
-            transport: 0,
-        })),
-        auth: Some(Auth::StaticKey(StaticKeyAuth {
-            key_ref: "ECHO_KEY".into(),
-            header_name: String::new(),
-        })),
-        ..Default::default()
-    };
-    let request = CreateMcpServerRequest {
-        mcp_server: Some(server),
-        validate_only: false,
-    };
-    mcp_server_service_client::McpServerServiceClient::new(channel)
-        .create_mcp_server(adp_e2e::authed(request, &admin))
-        .await
-        .unwrap();
-    let proxy = adp_e2e::proxy::ProxyProcess::start(&cp, None).await;
-    let jwt = cp.token("bench-user", &[]);
+    let (cp, proxy, jwt) =
+        adp_e2e::bench::static_key_proxy(&echo.url(), SERVER_NAME, UPSTREAM_TOKEN).await;
     let target = proxy_target(&proxy.mcp_url(SERVER_NAME), &jwt);
     Some((target, Box::new((cp, proxy))))
 }
