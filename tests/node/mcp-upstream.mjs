@@ -25,11 +25,15 @@ import { createServer } from 'node:https';
 import { parseArgs } from 'node:util';
 
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 
 const MCP_PATH = '/mcp';
+// the deprecated 2024-11-05 HTTP+SSE transport: GET the stream, POST to the endpoint it names
+const SSE_PATH = '/sse';
+const SSE_MESSAGES_PATH = '/messages';
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
 const { values: args } = parseArgs({
@@ -107,6 +111,7 @@ function buildServer() {
 }
 
 const transports = new Map();
+const sseTransports = new Map();
 
 async function newSessionTransport() {
   const transport = new StreamableHTTPServerTransport({
@@ -184,6 +189,19 @@ async function handle(req, res) {
     body,
   });
 
+  if (path === SSE_PATH && req.method === 'GET') {
+    const transport = new SSEServerTransport(SSE_MESSAGES_PATH, res);
+    sseTransports.set(transport.sessionId, transport);
+    res.on('close', () => sseTransports.delete(transport.sessionId));
+    await buildServer().connect(transport);
+    return;
+  }
+  if (path === SSE_MESSAGES_PATH && req.method === 'POST') {
+    const sessionId = new URL(req.url, 'https://127.0.0.1').searchParams.get('sessionId');
+    const transport = sseTransports.get(sessionId);
+    if (!transport) return sendJson(res, 404, { error: 'unknown SSE session' });
+    return transport.handlePostMessage(req, res, body);
+  }
   if (path !== MCP_PATH) return sendJson(res, 404, { error: 'not found' });
   if (req.method === 'POST' && body === null) {
     return jsonRpcError(res, 400, -32700, 'Parse error');

@@ -80,13 +80,24 @@ impl Setup {
     }
 
     async fn add_server(&self, name: &str, injection: Option<TokenInjection>) {
+        self.add_server_at(name, self.upstream.url(), 0, injection)
+            .await;
+    }
+
+    async fn add_server_at(
+        &self,
+        name: &str,
+        url: &str,
+        transport: i32,
+        injection: Option<TokenInjection>,
+    ) {
         let server = McpServer {
             name: name.into(),
             enabled: true,
             source: Some(adp_api::v1::mcp_server::Source::Remote(
                 adp_api::v1::RemoteMcp {
-                    url: self.upstream.url().into(),
-                    transport: 0,
+                    url: url.into(),
+                    transport,
                 },
             )),
             auth: Some(Auth::UserOauth(UserOAuthAuth {

@@ -21,6 +21,7 @@ pub mod gateway;
 pub mod http;
 pub mod injection;
 pub mod json_struct;
+pub mod legacy_sse;
 pub mod mcp;
 pub mod routes;
 pub mod settings;

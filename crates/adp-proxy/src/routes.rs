@@ -15,6 +15,8 @@ use prost::Message;
 pub struct Route {
     pub server: McpServer,
     pub upstream_url: String,
+    /// The deprecated 2024-11-05 HTTP+SSE transport rather than Streamable HTTP.
+    pub legacy_sse: bool,
     /// Changes whenever anything about the server changes, so credentials cached under
     /// an older config (say, fewer required scopes) are not reused.
     pub generation: u64,
@@ -26,6 +28,7 @@ impl Route {
         Some(Route {
             server,
             upstream_url: config.upstream_url.clone(),
+            legacy_sse: config.transport == pb::Transport::Sse as i32,
             generation: fingerprint(&config.encode_to_vec()),
         })
     }

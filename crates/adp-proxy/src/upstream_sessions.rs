@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -74,8 +74,6 @@ pub struct UpstreamSessions {
     http: reqwest013::Client,
     capacity: usize,
     slots: tokio::sync::Mutex<HashMap<Key, Arc<tokio::sync::Mutex<Option<Slot>>>>>,
-    /// For tests and metrics: how many sessions were initialized.
-    initialized: Mutex<u64>,
 }
 
 impl std::fmt::Debug for UpstreamSessions {
@@ -116,14 +114,9 @@ impl UpstreamSessions {
             http,
             capacity: capacity.max(1),
             slots: tokio::sync::Mutex::default(),
-            initialized: Mutex::new(0),
         });
         tokio::spawn(reap_idle(Arc::downgrade(&sessions)));
         Ok(sessions)
-    }
-
-    pub fn initialized(&self) -> u64 {
-        self.initialized.lock().map_or(0, |n| *n)
     }
 
     /// The session for this caller and server, initializing one if needed.
@@ -160,13 +153,14 @@ impl UpstreamSessions {
         }
         let client = tokio::time::timeout(
             limit,
-            self.connect(&admitted.route.upstream_url, header.clone()),
+            self.connect(
+                &admitted.route.upstream_url,
+                admitted.route.legacy_sse,
+                header.clone(),
+            ),
         )
         .await
         .map_err(|_| CallError::Timeout(limit))??;
-        if let Ok(mut n) = self.initialized.lock() {
-            *n += 1;
-        }
         let client = Arc::new(client);
         *slot = Some(Slot {
             client: client.clone(),
@@ -180,19 +174,31 @@ impl UpstreamSessions {
     async fn connect(
         &self,
         url: &str,
+        legacy_sse: bool,
         header: Option<(HeaderName, HeaderValue)>,
     ) -> Result<Client, CallError> {
+        let info = ClientConfig::new(
+            ClientCapabilities::default(),
+            Implementation::new("adp-proxy", env!("CARGO_PKG_VERSION")),
+        )
+        .with_protocol_version(ProtocolVersion::V_2025_06_18);
+        if legacy_sse {
+            let transport = crate::legacy_sse::connect(&self.http, url, header).await?;
+            let client = info
+                .serve(transport)
+                .await
+                .map_err(|e| CallError::Unavailable(format!("MCP initialize failed: {e}")))?;
+            client
+                .set_response_cache_config(ClientCacheConfig::disabled())
+                .await;
+            return Ok(client);
+        }
         let mut config = StreamableHttpClientTransportConfig::with_uri(url.to_owned())
             .reinit_on_expired_session(true);
         if let Some((name, value)) = header {
             config = config.custom_headers(HashMap::from([(name, value)]));
         }
         let transport = StreamableHttpClientTransport::with_client(self.http.clone(), config);
-        let info = ClientConfig::new(
-            ClientCapabilities::default(),
-            Implementation::new("adp-proxy", env!("CARGO_PKG_VERSION")),
-        )
-        .with_protocol_version(ProtocolVersion::V_2025_06_18);
         let client = info
             .serve(transport)
             .await

@@ -270,3 +270,51 @@ async fn sessions_are_reused_per_user_and_never_shared() {
     })
     .await;
 }
+
+/// Servers registered with the deprecated HTTP+SSE transport work through the gateway
+/// too, with the user's credential on the event stream and on every message POST.
+#[tokio::test]
+async fn legacy_sse_upstreams_work_through_the_gateway() {
+    bounded(TEST_LIMIT, async {
+        let s = setup(Options::default()).await;
+        s.world.consent(&s.world.browser(), "alice").await;
+        let sse_url = s.upstream.url().replace("/mcp", "/sse");
+        s.add_server_at("legacy", &sse_url, Transport::Sse as i32, None)
+            .await;
+        s.upstream.reset().await.unwrap();
+        let alice = s.world.user("alice");
+        let result = gateway(&s)
+            .await
+            .call_tool(authed(
+                CallToolRequest {
+                    server_name: "legacy".into(),
+                    tool_name: "echo".into(),
+                    arguments: args(json!({"text": "over sse"})),
+                },
+                &alice,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(text_of(&result.content[0]), "over sse");
+        let token = s.world.bearer("alice").await;
+        let requests = s.upstream.requests().await.unwrap();
+        assert!(
+            requests
+                .iter()
+                .any(|r| r.method == "GET" && r.path.starts_with("/sse"))
+        );
+        let posts: Vec<_> = requests
+            .iter()
+            .filter(|r| r.path.starts_with("/messages"))
+            .collect();
+        assert!(posts.iter().any(|r| r.is_rpc("tools/call")), "{requests:?}");
+        for request in requests
+            .iter()
+            .filter(|r| r.path.starts_with("/sse") || r.path.starts_with("/messages"))
+        {
+            assert_eq!(request.header("authorization"), Some(token.as_str()));
+        }
+    })
+    .await;
+}
