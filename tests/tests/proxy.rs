@@ -9,6 +9,8 @@
 #[path = "consent/support.rs"]
 mod support;
 
+#[path = "proxy/adpctl_user.rs"]
+mod adpctl_user;
 #[path = "proxy/gateway.rs"]
 mod gateway;
 

@@ -12,6 +12,7 @@ pub mod connection;
 pub mod error;
 pub mod fieldmask;
 pub mod identity;
+pub mod json_struct;
 pub mod listing;
 pub mod provider;
 pub mod resource;

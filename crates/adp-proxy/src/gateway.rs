@@ -17,9 +17,9 @@ use tonic::{Request, Response, Status};
 
 use crate::control_plane::{ConsentRequired, CredentialError};
 use crate::errors::ProxyError;
-use crate::json_struct::{struct_from_json, struct_to_json};
 use crate::shared::{Admitted, Shared};
 use crate::upstream_sessions::{CallError, UpstreamSessions};
+use adp_core::json_struct::{struct_from_json, struct_to_json};
 
 /// How long a `CallToolStream` waits for consent when the caller set no deadline.
 const DEFAULT_CONSENT_WAIT: Duration = Duration::from_secs(600);

@@ -20,7 +20,6 @@ pub mod forward;
 pub mod gateway;
 pub mod http;
 pub mod injection;
-pub mod json_struct;
 pub mod legacy_sse;
 pub mod mcp;
 pub mod routes;

@@ -12,6 +12,7 @@ pub mod context;
 pub mod output;
 pub mod status;
 pub mod token;
+pub mod user;
 
 use std::path::PathBuf;
 
@@ -69,6 +70,12 @@ enum Command {
     /// MCP servers (admin)
     #[command(subcommand)]
     Mcp(admin::McpCommand),
+    /// Your own upstream accounts
+    #[command(subcommand)]
+    Connections(user::ConnectionsCommand),
+    /// MCP tools through the proxy's gRPC gateway
+    #[command(subcommand)]
+    Tool(user::ToolCommand),
     /// Development tokens
     #[command(subcommand)]
     Token(token::TokenCommand),
@@ -137,7 +144,7 @@ impl Target {
     }
 }
 
-async fn connect(url: &str) -> anyhow::Result<Channel> {
+pub(crate) async fn connect(url: &str) -> anyhow::Result<Channel> {
     Ok(Endpoint::from_shared(url.to_owned())
         .with_context(|| format!("bad URL {url:?}"))?
         .connect_timeout(std::time::Duration::from_secs(5))
@@ -152,6 +159,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::OauthProvider(command) => admin::providers(&cli.global, command).await,
         Command::Secret(command) => admin::secrets(&cli.global, command).await,
         Command::Mcp(command) => admin::servers(&cli.global, command).await,
+        Command::Connections(command) => user::connections(&cli.global, command).await,
+        Command::Tool(command) => user::tools(&cli.global, command).await,
     }
 }
 
