@@ -1,7 +1,10 @@
 //! Upstream credentials cached per (user, server) until shortly before they expire, and
 //! only for the server config they were issued under.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+
+use adp_core::identity::Identity;
 
 use secrecy::SecretString;
 
@@ -13,11 +16,36 @@ use crate::routes::Route;
 /// that dies in flight.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(30);
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// (issuer, subject, server), held through the `Arc`s the call already has, so a
+/// lookup allocates nothing.
+#[derive(Clone, Debug)]
 pub struct CacheKey {
-    pub issuer: String,
-    pub subject: String,
-    pub server: String,
+    pub identity: Arc<Identity>,
+    pub route: Arc<Route>,
+}
+
+impl CacheKey {
+    fn parts(&self) -> (&str, &str, &str) {
+        (
+            &self.identity.issuer,
+            &self.identity.subject,
+            &self.route.server.name,
+        )
+    }
+}
+
+impl PartialEq for CacheKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for CacheKey {}
+
+impl std::hash::Hash for CacheKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.parts().hash(state);
+    }
 }
 
 #[derive(Clone, Debug)]

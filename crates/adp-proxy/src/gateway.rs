@@ -296,7 +296,12 @@ impl Gateway {
             // the current card first; a stale CONNECTED (scope upgrade, expiry) is not news
             let mut first = true;
             let connected = loop {
-                let Some(update) = watch.message().await? else {
+                // a caller that hangs up stops the wait, not just the next send
+                let next = tokio::select! {
+                    () = tx.closed() => return Err(Status::cancelled("the caller went away")),
+                    next = watch.message() => next,
+                };
+                let Some(update) = next? else {
                     return Err(ApiError::unavailable(
                         "the control plane closed the connection watch",
                     )

@@ -141,9 +141,15 @@ async fn credential(state: &AppState, admitted: &Admitted) -> Result<Credentiale
 async fn mcp_post(
     State(state): State<Arc<AppState>>,
     Path(server): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    request: axum::extract::Request,
 ) -> Response {
+    // taking the request whole moves its headers; the HeaderMap extractor would copy them
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers;
+    let body = match axum::body::to_bytes(body, state.max_request_bytes.saturating_add(1)).await {
+        Ok(body) => body,
+        Err(_) => return ProxyError::TooLarge(state.max_request_bytes).into_response_for(None),
+    };
     let message = match Message::parse(&body) {
         Ok(message) => message,
         Err(error) => return ProxyError::Parse(error.to_string()).into_response_for(None),

@@ -86,9 +86,8 @@ impl Shared {
             return Ok(None);
         }
         let key = CacheKey {
-            issuer: admitted.identity.issuer.clone(),
-            subject: admitted.identity.subject.clone(),
-            server: admitted.route.server.name.clone(),
+            identity: admitted.identity.clone(),
+            route: admitted.route.clone(),
         };
         Ok(self
             .credentials
