@@ -76,8 +76,22 @@ impl ConsentBrowser {
     /// Like [`ConsentBrowser::get`], but `cookie` (when given) replaces the jar's
     /// `Cookie` header, to present one browser's request from another.
     pub async fn get_with_cookie(&self, url: &str, cookie: Option<&str>) -> anyhow::Result<Page> {
+        self.send(reqwest::Method::GET, url, cookie).await
+    }
+
+    /// POSTs an empty form to a control-plane URL, as a page's button does.
+    pub async fn post(&self, url: &str) -> anyhow::Result<Page> {
+        self.send(reqwest::Method::POST, url, None).await
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        cookie: Option<&str>,
+    ) -> anyhow::Result<Page> {
         let parsed = Url::parse(url).with_context(|| format!("not a URL: {url}"))?;
-        let mut request = self.http.get(parsed.clone());
+        let mut request = self.http.request(method.clone(), parsed.clone());
         let header = match cookie {
             Some(cookie) => Some(cookie.to_owned()),
             None => self.cookie_header(&parsed),
@@ -85,7 +99,10 @@ impl ConsentBrowser {
         if let Some(header) = header {
             request = request.header(COOKIE, header);
         }
-        let response = request.send().await.with_context(|| format!("GET {url}"))?;
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("{method} {url}"))?;
         self.store_cookies(&parsed, response.headers());
         let status = response.status().as_u16();
         let location = match response.headers().get(LOCATION) {
@@ -100,10 +117,18 @@ impl ConsentBrowser {
         })
     }
 
-    /// Opens a `/oauth/v1/connect/{state}` link and returns where the control plane
-    /// sends the browser (the provider's authorization endpoint).
+    /// Opens a `/oauth/v1/connect/{state}` link, reads the consent page and presses
+    /// Continue; returns where the control plane sends the browser (the provider's
+    /// authorization endpoint).
     pub async fn open_connect(&self, connect_url: &str) -> anyhow::Result<Url> {
-        let page = self.get(connect_url).await?;
+        let prompt = self.get(connect_url).await?;
+        ensure!(
+            prompt.status == 200 && prompt.body.contains("Continue to"),
+            "connect link answered {} instead of the consent page: {}",
+            prompt.status,
+            prompt.body
+        );
+        let page = self.post(connect_url).await?;
         ensure!(
             page.status == 303,
             "connect link answered {} instead of 303: {}",

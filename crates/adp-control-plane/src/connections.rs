@@ -24,7 +24,7 @@ use tokio::sync::broadcast;
 use url::Url;
 
 pub(crate) use consent::random_token;
-pub use consent::{CallbackOutcome, CallbackParams, ConsentStart};
+pub use consent::{CallbackOutcome, CallbackParams, ConsentPrompt, ConsentStart};
 
 use crate::errors::store_error;
 

@@ -1,5 +1,5 @@
-//! The HTTP listener: `/healthz`, the consent routes, and (later) the Connections page
-//! will live here too.
+//! The HTTP listener: `/healthz` and the consent routes (the Connections page will
+//! live here too).
 
 use axum::Router;
 use axum::extract::State as AxumState;
@@ -13,7 +13,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/healthz", get(healthz))
         .route(
             "/oauth/v1/connect/{attempt}",
-            get(crate::consent_http::connect),
+            get(crate::consent_http::prompt).post(crate::consent_http::connect),
         )
         .route("/oauth/v1/callback", get(crate::consent_http::callback))
         .with_state(state)

@@ -37,8 +37,22 @@ async fn first_call_needs_a_connection_and_browser_consent_provides_it() {
         assert_eq!(typed.server_name, SERVER);
         assert_eq!(typed.required_scopes, strings(&["repo"]));
 
-        // the browser part, one step at a time
+        // the browser part, one step at a time: first a page that says what is asked and
+        // why, which changes nothing by itself
         let browser = world.browser();
+        let prompt = browser.get(&url).await.unwrap();
+        assert_eq!(prompt.status, 200, "{}", prompt.body);
+        for shown in ["GitHub (test)", "<code>repo</code>", SERVER, "Continue to"] {
+            assert!(
+                prompt.body.contains(shown),
+                "the page names {shown}: {}",
+                prompt.body
+            );
+        }
+        assert!(
+            browser.consent_cookie(&url).is_none(),
+            "nothing is bound before Continue"
+        );
         let authorize = browser.open_connect(&url).await.unwrap();
         let endpoints = world.auth_server.endpoints();
         assert!(

@@ -179,6 +179,32 @@ impl Connections {
 
     /// Where `/oauth/v1/connect/{state}` sends the browser, after binding the attempt
     /// to the browser's cookie. `None` when the link is unknown, used or expired.
+    /// What the consent page shows for `state`; `None` when the link is unknown or spent.
+    pub async fn consent_prompt(&self, state: &str) -> Result<Option<ConsentPrompt>, ApiError> {
+        let Some(attempt) = self
+            .store
+            .consents()
+            .get(state)
+            .await
+            .map_err(store_error)?
+        else {
+            return Ok(None);
+        };
+        if attempt.browser_binding.is_some() {
+            return Ok(None);
+        }
+        let provider = self.provider(&attempt.key.provider_name).await?;
+        Ok(Some(ConsentPrompt {
+            provider_display_name: if provider.display_name.is_empty() {
+                provider.name
+            } else {
+                provider.display_name
+            },
+            scopes: attempt.scopes,
+            server_name: attempt.server_name,
+        }))
+    }
+
     pub async fn provider_redirect(
         &self,
         state: &str,
@@ -396,4 +422,12 @@ pub(crate) fn flow_error(error: FlowError) -> ApiError {
         other => ApiError::new(Code::FailedPrecondition, other.to_string())
             .with_reason("OAUTH_PROVIDER_REJECTED"),
     }
+}
+
+/// What a user is shown before being sent to the provider.
+#[derive(Debug)]
+pub struct ConsentPrompt {
+    pub provider_display_name: String,
+    pub scopes: Vec<String>,
+    pub server_name: Option<String>,
 }
