@@ -177,17 +177,13 @@ impl Connections {
         (pending.expires_at - Utc::now() > chrono::Duration::seconds(30)).then_some(pending)
     }
 
-    /// Where `/oauth/v1/connect/{state}` sends the browser, after binding the attempt
-    /// to the browser's cookie. `None` when the link is unknown, used or expired.
+    async fn live_attempt(&self, state: &str) -> Result<Option<ConsentAttempt>, ApiError> {
+        self.store.consents().get(state).await.map_err(store_error)
+    }
+
     /// What the consent page shows for `state`; `None` when the link is unknown or spent.
     pub async fn consent_prompt(&self, state: &str) -> Result<Option<ConsentPrompt>, ApiError> {
-        let Some(attempt) = self
-            .store
-            .consents()
-            .get(state)
-            .await
-            .map_err(store_error)?
-        else {
+        let Some(attempt) = self.live_attempt(state).await? else {
             return Ok(None);
         };
         if attempt.browser_binding.is_some() {
@@ -205,18 +201,14 @@ impl Connections {
         }))
     }
 
+    /// Where `/oauth/v1/connect/{state}` sends the browser, after binding the attempt
+    /// to the browser's cookie. `None` when the link is unknown, used or expired.
     pub async fn provider_redirect(
         &self,
         state: &str,
         cookie: &str,
     ) -> Result<Option<String>, ApiError> {
-        let Some(attempt) = self
-            .store
-            .consents()
-            .get(state)
-            .await
-            .map_err(store_error)?
-        else {
+        let Some(attempt) = self.live_attempt(state).await? else {
             return Ok(None);
         };
         if !self
