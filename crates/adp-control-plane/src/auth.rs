@@ -3,6 +3,9 @@
 use adp_core::ApiError;
 use adp_core::identity::{AuthError, Identity, Verifier, bearer_token};
 
+/// Metadata key of a proxy's own credential.
+pub const PROXY_AUTHORIZATION: &str = "x-adp-proxy-authorization";
+
 #[derive(Clone, Debug)]
 pub struct Authenticator {
     verifier: Verifier,
@@ -28,6 +31,18 @@ impl Authenticator {
         let header = request.metadata().get(key).ok_or(AuthError::MissingToken)?;
         let value = header.to_str().map_err(|_| AuthError::Malformed)?;
         Ok(self.verifier.verify(bearer_token(value)?).await?)
+    }
+
+    /// Verifies the proxy's own JWT (`x-adp-proxy-authorization`, permission `proxy`).
+    pub async fn authenticate_proxy<T>(
+        &self,
+        request: &tonic::Request<T>,
+    ) -> Result<Identity, ApiError> {
+        let proxy = self
+            .authenticate_header(request, PROXY_AUTHORIZATION)
+            .await?;
+        require(&proxy, "proxy")?;
+        Ok(proxy)
     }
 
     /// Verifies the caller and checks one permission.

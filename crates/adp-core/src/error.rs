@@ -304,6 +304,19 @@ impl ApiError {
     }
 }
 
+/// An error with its whole source chain: HTTP clients keep the useful part (refused,
+/// timed out, bad certificate) in the causes, not in the top-level message.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

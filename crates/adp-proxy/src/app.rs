@@ -53,12 +53,7 @@ impl Proxy {
             settings.proxy_token_file.clone(),
         )
         .context("bad ADP_CONTROL_PLANE_URL")?;
-        // fail on a bad CA file now rather than in every worker
-        Upstream::new(
-            settings.upstream_ca_file.as_deref(),
-            settings.upstream_timeout(),
-            settings.upstream_pool_max_idle,
-        )?;
+        let tls = crate::tls::client_config(settings.upstream_ca_file.as_deref())?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let config = subscriber::spawn(
             control_plane.clone(),
@@ -81,10 +76,7 @@ impl Proxy {
         });
         let gateway = Gateway {
             shared: shared.clone(),
-            sessions: UpstreamSessions::new(
-                settings.upstream_ca_file.as_deref(),
-                settings.credential_cache_size,
-            )?,
+            sessions: UpstreamSessions::new(tls.clone(), settings.credential_cache_size)?,
             upstream_timeout: settings.upstream_timeout(),
         };
         let count = match settings.worker_threads {
@@ -103,6 +95,7 @@ impl Proxy {
                 addr,
                 shared: shared.clone(),
                 gateway: gateway.clone(),
+                tls: tls.clone(),
                 settings: settings.clone(),
                 shutdown: shutdown_rx.clone(),
             };
@@ -152,6 +145,7 @@ struct Worker {
     addr: SocketAddr,
     shared: Arc<Shared>,
     gateway: Gateway,
+    tls: rustls::ClientConfig,
     settings: Settings,
     shutdown: watch::Receiver<bool>,
 }
@@ -171,7 +165,7 @@ impl Worker {
         runtime.block_on(async move {
             let listening = listen(self.addr).and_then(|listener| {
                 let upstream = Upstream::new(
-                    self.settings.upstream_ca_file.as_deref(),
+                    self.tls.clone(),
                     self.settings.upstream_timeout(),
                     self.settings.upstream_pool_max_idle,
                 )?;

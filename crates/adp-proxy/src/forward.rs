@@ -2,11 +2,8 @@
 //! pass through chunk by chunk, never buffered whole. Hop-by-hop headers are dropped both
 //! ways, and so is everything that authenticated the caller to the proxy.
 
-use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use axum::body::Body;
 use axum::response::Response;
 use bytes::Bytes;
@@ -15,8 +12,6 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
 
 use crate::errors::ProxyError;
 
@@ -45,34 +40,12 @@ pub struct Upstream {
 }
 
 impl Upstream {
+    /// `tls` comes from [`crate::tls::client_config`], built once per process.
     pub fn new(
-        ca_file: Option<&Path>,
+        tls: rustls::ClientConfig,
         timeout: Duration,
         max_idle_per_host: usize,
     ) -> anyhow::Result<Upstream> {
-        let mut roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
-        if let Some(path) = ca_file {
-            let certificates = CertificateDer::pem_file_iter(path)
-                .with_context(|| format!("cannot read ADP_UPSTREAM_CA_FILE {}", path.display()))?
-                .collect::<Result<Vec<_>, _>>()
-                .with_context(|| format!("{} is not a PEM certificate bundle", path.display()))?;
-            anyhow::ensure!(
-                !certificates.is_empty(),
-                "{} holds no certificates",
-                path.display()
-            );
-            for certificate in certificates {
-                roots.add(certificate)?;
-            }
-        }
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
@@ -118,23 +91,11 @@ impl Upstream {
         let response = tokio::time::timeout(self.timeout, self.client.request(request))
             .await
             .map_err(|_| ProxyError::UpstreamTimeout(self.timeout.as_secs()))?
-            .map_err(|e| ProxyError::Upstream(describe(&e)))?;
+            .map_err(|e| ProxyError::Upstream(adp_core::error::error_chain(&e)))?;
         let (mut parts, body) = response.into_parts();
         strip(&mut parts.headers);
         Ok(Response::from_parts(parts, Body::new(body)))
     }
-}
-
-/// The error's cause chain, which is where TLS and connection failures explain themselves.
-fn describe(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Removes, in place, what must not cross the proxy: hop-by-hop headers (and those the

@@ -26,4 +26,5 @@ pub mod routes;
 pub mod settings;
 pub mod shared;
 pub mod subscriber;
+pub mod tls;
 pub mod upstream_sessions;

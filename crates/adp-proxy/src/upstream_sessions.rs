@@ -3,11 +3,9 @@
 //! closed when idle. Built on rmcp, the official Rust MCP SDK.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use http::{HeaderName, HeaderValue};
 use rmcp::model::{
     CallToolRequestParams, ClientCapabilities, ClientConfig, Implementation, ProtocolVersion,
@@ -16,8 +14,6 @@ use rmcp::service::{ClientCacheConfig, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::{RoleClient, ServiceError, ServiceExt};
-use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
 use serde_json::{Map, Value};
 
 use crate::shared::Admitted;
@@ -85,23 +81,11 @@ impl std::fmt::Debug for UpstreamSessions {
 }
 
 impl UpstreamSessions {
-    pub fn new(ca_file: Option<&Path>, capacity: usize) -> anyhow::Result<Arc<UpstreamSessions>> {
-        let mut roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
-        if let Some(path) = ca_file {
-            for certificate in CertificateDer::pem_file_iter(path)
-                .with_context(|| format!("cannot read ADP_UPSTREAM_CA_FILE {}", path.display()))?
-            {
-                roots.add(certificate?)?;
-            }
-        }
-        let mut tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    /// `tls` comes from [`crate::tls::client_config`], built once per process.
+    pub fn new(
+        mut tls: rustls::ClientConfig,
+        capacity: usize,
+    ) -> anyhow::Result<Arc<UpstreamSessions>> {
         tls.alpn_protocols = vec![b"http/1.1".to_vec()];
         let http = reqwest013::Client::builder()
             .tls_backend_preconfigured(tls)

@@ -12,8 +12,6 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::RpcResult;
-use super::tokens::PROXY_AUTHORIZATION;
-use crate::auth::require;
 use crate::config_feed::ConfigFeed;
 use crate::errors::store_error;
 use crate::state::SharedState;
@@ -41,12 +39,7 @@ impl ConfigDiscoveryService for ConfigApi {
         &self,
         request: Request<pb::WatchConfigRequest>,
     ) -> RpcResult<Self::WatchConfigStream> {
-        let proxy = self
-            .state
-            .auth
-            .authenticate_header(&request, PROXY_AUTHORIZATION)
-            .await?;
-        require(&proxy, "proxy")?;
+        let proxy = self.state.auth.authenticate_proxy(&request).await?;
         let request = request.into_inner();
         self.state.validator.validate(&request)?;
         let events = self.feed.subscribe();

@@ -5,11 +5,7 @@ use secrecy::ExposeSecret;
 use tonic::{Request, Response};
 
 use super::RpcResult;
-use crate::auth::require;
 use crate::state::SharedState;
-
-/// Metadata key of the proxy's own credential.
-pub const PROXY_AUTHORIZATION: &str = "x-adp-proxy-authorization";
 
 #[derive(Debug)]
 pub struct TokenApi {
@@ -23,12 +19,7 @@ impl TokenService for TokenApi {
         request: Request<pb::GetUpstreamCredentialRequest>,
     ) -> RpcResult<pb::GetUpstreamCredentialResponse> {
         // the proxy proves itself first, so an end-user alone learns nothing here
-        let proxy = self
-            .state
-            .auth
-            .authenticate_header(&request, PROXY_AUTHORIZATION)
-            .await?;
-        require(&proxy, "proxy")?;
+        self.state.auth.authenticate_proxy(&request).await?;
         let user = self.state.auth.authenticate(&request).await?;
         let request = request.into_inner();
         self.state.validator.validate(&request)?;

@@ -220,7 +220,7 @@ impl JwksCache {
                 state.last_failure = Some(Instant::now());
                 tracing::warn!(
                     url = %self.url,
-                    error = %error_chain(&error),
+                    error = %crate::error::error_chain(&error),
                     cached = current.is_some(),
                     "jwks fetch failed"
                 );
@@ -342,18 +342,6 @@ impl VerificationKey {
             key,
         })
     }
-}
-
-/// reqwest keeps the useful part (refused, timed out, bad certificate) in the source chain.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 fn http_client(ca_file: Option<&Path>) -> Result<reqwest::Client, IdentityError> {
