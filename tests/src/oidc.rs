@@ -11,13 +11,12 @@
 //! `npm ci` runs on first use when `tests/node/node_modules` is missing or stale.
 
 use std::collections::BTreeMap;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::{Context, ensure};
+use anyhow::ensure;
 use serde::{Deserialize, Serialize, Serializer};
-use tokio::process::{Child, ChildStdin, Command};
+use tokio::process::{Child, ChildStdin};
 use url::Url;
 
 mod browser;
@@ -25,7 +24,6 @@ mod html;
 pub(crate) mod node;
 
 pub use browser::Browser;
-use node::{collect_lines, ensure_node_modules, node_dir, read_ready_line};
 
 pub const AUTHORIZATION_CODE_GRANT: &str = "authorization_code";
 pub const REFRESH_TOKEN_GRANT: &str = "refresh_token";
@@ -269,38 +267,17 @@ impl AuthorizationServer {
     }
 
     pub async fn try_start(config: ServerConfig) -> anyhow::Result<Self> {
-        let dir = node_dir();
-        let install_dir = dir.clone();
-        tokio::task::spawn_blocking(move || ensure_node_modules(&install_dir)).await??;
-
         let config_dir = tempfile::tempdir()?;
         let config_path = config_dir.path().join("authorization-server.json");
         std::fs::write(&config_path, serde_json::to_vec_pretty(&config)?)?;
-
-        let mut child = Command::new("node")
-            .current_dir(&dir)
-            .arg("authorization-server.mjs")
-            .arg("--config")
-            .arg(&config_path)
-            .args(["--port", "0", "--exit-with-stdin"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .context("spawn node (is Node.js 20+ on PATH?)")?;
-        let stdin = child.stdin.take().context("node stdin")?;
-        let log = Arc::new(Mutex::new(Vec::new()));
-        collect_lines(child.stderr.take().context("node stderr")?, log.clone());
-        let stdout = child.stdout.take().context("node stdout")?;
-        let issuer = read_ready_line(stdout, log.clone(), "issuer")
-            .await
-            .with_context(|| {
-                format!(
-                    "server log:\n{}",
-                    log.lock().map(|l| l.join("\n")).unwrap_or_default()
-                )
-            })?;
+        let script = node::spawn_script(
+            "authorization-server.mjs",
+            &["--config".as_ref(), config_path.as_os_str()],
+            "issuer",
+        )
+        .await?;
+        let issuer = script.ready;
+        let (child, stdin, log) = (script.child, script.stdin, script.log);
 
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))

@@ -25,7 +25,7 @@ use serde_json::Value;
 use tokio::process::{Child, ChildStdin, Command};
 use url::Url;
 
-use crate::oidc::node::{collect_lines, ensure_node_modules, node_dir, read_ready_line};
+use crate::oidc::node::{installed_node_dir, spawn_script};
 use crate::tls::TestCa;
 
 /// The SDK's own request timeout is 60 s; past this the client is hung, not slow.
@@ -73,28 +73,19 @@ impl McpUpstream {
     /// Installs the npm dependencies if needed and starts the server with `ca`'s leaf
     /// certificate on 127.0.0.1, port 0.
     pub async fn start(ca: &TestCa) -> anyhow::Result<McpUpstream> {
-        let dir = node_modules().await?;
-        let mut child = Command::new("node")
-            .current_dir(&dir)
-            .arg("mcp-upstream.mjs")
-            .arg("--cert")
-            .arg(&ca.cert_pem)
-            .arg("--key")
-            .arg(&ca.key_pem)
-            .args(["--port", "0", "--exit-with-stdin"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .context("spawn node (is Node.js 20+ on PATH?)")?;
-        let stdin = child.stdin.take().context("node stdin")?;
-        let log = Arc::new(Mutex::new(Vec::new()));
-        collect_lines(child.stderr.take().context("node stderr")?, log.clone());
-        let stdout = child.stdout.take().context("node stdout")?;
-        let url = read_ready_line(stdout, log.clone(), "url")
-            .await
-            .with_context(|| format!("mcp-upstream log:\n{}", joined(&log)))?;
+        let script = spawn_script(
+            "mcp-upstream.mjs",
+            &[
+                "--cert".as_ref(),
+                ca.cert_pem.as_os_str(),
+                "--key".as_ref(),
+                ca.key_pem.as_os_str(),
+            ],
+            "url",
+        )
+        .await?;
+        let url = script.ready;
+        let (child, stdin, log) = (script.child, script.stdin, script.log);
         Ok(McpUpstream {
             _child: child,
             _stdin: stdin,
@@ -180,7 +171,7 @@ async fn client(
     tool: &str,
     args: &Value,
 ) -> anyhow::Result<Value> {
-    let dir = node_modules().await?;
+    let dir = installed_node_dir().await?;
     let mut command = Command::new("node");
     command
         .current_dir(&dir)
@@ -209,15 +200,4 @@ async fn client(
             String::from_utf8_lossy(&output.stderr)
         ),
     }
-}
-
-async fn node_modules() -> anyhow::Result<std::path::PathBuf> {
-    let dir = node_dir();
-    let install_dir = dir.clone();
-    tokio::task::spawn_blocking(move || ensure_node_modules(&install_dir)).await??;
-    Ok(dir)
-}
-
-fn joined(log: &Mutex<Vec<String>>) -> String {
-    log.lock().map(|l| l.join("\n")).unwrap_or_default()
 }

@@ -103,6 +103,60 @@ pub(crate) async fn read_ready_line(
     Ok(value)
 }
 
+/// `node_dir()`, with the pinned npm packages installed.
+pub(crate) async fn installed_node_dir() -> anyhow::Result<PathBuf> {
+    let dir = node_dir();
+    let install_dir = dir.clone();
+    tokio::task::spawn_blocking(move || ensure_node_modules(&install_dir)).await??;
+    Ok(dir)
+}
+
+/// A Node script from `node_dir()` (modules installed first), alive while its stdin is
+/// held, and the value of `ready_field` from its ready line.
+pub(crate) struct Script {
+    pub child: tokio::process::Child,
+    pub stdin: tokio::process::ChildStdin,
+    pub log: Arc<Mutex<Vec<String>>>,
+    pub ready: String,
+}
+
+pub(crate) async fn spawn_script(
+    script: &str,
+    args: &[&std::ffi::OsStr],
+    ready_field: &str,
+) -> anyhow::Result<Script> {
+    let dir = installed_node_dir().await?;
+    let mut child = tokio::process::Command::new("node")
+        .current_dir(&dir)
+        .arg(script)
+        .args(args)
+        .args(["--port", "0", "--exit-with-stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("spawn node (is Node.js 20+ on PATH?)")?;
+    let stdin = child.stdin.take().context("node stdin")?;
+    let log = Arc::new(Mutex::new(Vec::new()));
+    collect_lines(child.stderr.take().context("node stderr")?, log.clone());
+    let stdout = child.stdout.take().context("node stdout")?;
+    let ready = read_ready_line(stdout, log.clone(), ready_field)
+        .await
+        .with_context(|| {
+            format!(
+                "{script} log:\n{}",
+                log.lock().map(|l| l.join("\n")).unwrap_or_default()
+            )
+        })?;
+    Ok(Script {
+        child,
+        stdin,
+        log,
+        ready,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
