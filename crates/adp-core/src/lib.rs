@@ -17,6 +17,7 @@ pub mod listing;
 pub mod provider;
 pub mod resource;
 pub mod server;
+pub mod session;
 pub mod validation;
 
 pub use error::{ApiError, Code};

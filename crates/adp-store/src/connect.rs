@@ -8,7 +8,7 @@ use sea_orm_migration::MigratorTrait;
 use crate::StoreError;
 use crate::migration::Migrator;
 use crate::repo::{
-    ConfigLogRepo, ConnectionRepo, ConsentRepo, ProviderRepo, SecretRepo, ServerRepo,
+    ConfigLogRepo, ConnectionRepo, ConsentRepo, ProviderRepo, SecretRepo, ServerRepo, SessionRepo,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,6 +95,10 @@ impl Store {
 
     pub fn consents(&self) -> ConsentRepo<'_> {
         ConsentRepo { store: self }
+    }
+
+    pub fn sessions(&self) -> SessionRepo<'_> {
+        SessionRepo { store: self }
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {

@@ -18,6 +18,6 @@ pub use connect::{Backend, Store};
 pub use error::StoreError;
 pub use repo::{
     ConfigChange, ConfigKind, ConfigListener, ConfigLogRepo, ConnectionRepo, ConsentRepo, Page,
-    ProviderRepo, SecretRepo, ServerRepo, TokenWrite,
+    ProviderRepo, SecretRepo, ServerRepo, SessionRepo, TokenWrite,
 };
 pub use sea_orm::DbErr;

@@ -5,6 +5,7 @@ use sea_orm_migration::prelude::*;
 mod m20261126_000001_admin_resources;
 mod m20261126_000002_connections;
 mod m20261126_000003_config_log;
+mod m20261201_000004_browser_sessions;
 
 #[derive(Debug)]
 pub struct Migrator;
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000001_admin_resources::Migration),
             Box::new(m20261126_000002_connections::Migration),
             Box::new(m20261126_000003_config_log::Migration),
+            Box::new(m20261201_000004_browser_sessions::Migration),
         ]
     }
 }

@@ -24,6 +24,7 @@ mod consent;
 mod providers;
 mod secrets;
 mod servers;
+mod sessions;
 
 pub use config_log::{ConfigChange, ConfigKind, ConfigListener, ConfigLogRepo};
 pub use connections::{ConnectionRepo, TokenWrite};
@@ -31,6 +32,7 @@ pub use consent::ConsentRepo;
 pub use providers::ProviderRepo;
 pub use secrets::SecretRepo;
 pub use servers::ServerRepo;
+pub use sessions::SessionRepo;
 
 /// One page of a list, with the total matching the filter.
 #[derive(Clone, Debug)]

@@ -6,6 +6,7 @@ use adp_core::connection::{ConnectionKey, ConsentAttempt, ExpiredReason};
 use adp_core::listing::ListQuery;
 use adp_core::provider::{OAuthProvider, TokenAuthMethod};
 use adp_core::server::{Auth, McpServer, Source, TokenInjection, Transport};
+use adp_core::session::BrowserSession;
 use adp_store::{Store, StoreError, TokenWrite};
 use sea_orm::{ConnectionTrait, Database};
 
@@ -535,6 +536,50 @@ async fn consent_attempts_are_taken_once_and_expire(store: Store) {
     assert_eq!(store.consents().purge_expired().await.unwrap(), 1);
 }
 
+async fn browser_sessions_live_until_signed_out_or_expired(store: Store) {
+    let now = chrono::Utc::now();
+    let session = |id_hash: &str, expire_time| BrowserSession {
+        id_hash: id_hash.into(),
+        issuer: "https://idp.example.com".into(),
+        subject: "alice".into(),
+        display_name: "Alice".into(),
+        create_time: now,
+        expire_time,
+    };
+    store
+        .sessions()
+        .create(&session("live", now + chrono::Duration::hours(1)))
+        .await
+        .unwrap();
+    store
+        .sessions()
+        .create(&session("stale", now - chrono::Duration::seconds(1)))
+        .await
+        .unwrap();
+    let live = store.sessions().get("live").await.unwrap().unwrap();
+    assert_eq!(
+        (live.subject.as_str(), live.display_name.as_str()),
+        ("alice", "Alice")
+    );
+    assert_eq!(live.identity().issuer, "https://idp.example.com");
+    assert!(store.sessions().get("stale").await.unwrap().is_none());
+    assert!(store.sessions().get("unknown").await.unwrap().is_none());
+    assert!(matches!(
+        store
+            .sessions()
+            .create(&session("live", now + chrono::Duration::hours(1)))
+            .await,
+        Err(StoreError::AlreadyExists { .. })
+    ));
+    assert_eq!(store.sessions().purge_expired().await.unwrap(), 1);
+    assert!(store.sessions().delete("live").await.unwrap());
+    assert!(
+        !store.sessions().delete("live").await.unwrap(),
+        "signed out once"
+    );
+    assert!(store.sessions().get("live").await.unwrap().is_none());
+}
+
 async fn sqlite_store() -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("adp.db").display());
@@ -593,4 +638,5 @@ store_tests!(
     one_refresh_lease_per_version,
     expiry_reconsent_and_delete,
     consent_attempts_are_taken_once_and_expire,
+    browser_sessions_live_until_signed_out_or_expired,
 );

@@ -70,6 +70,22 @@ impl Verifier {
     }
 
     pub async fn verify(&self, token: &str) -> Result<Identity, AuthError> {
+        let claims = self.verified_claims(token).await?;
+        identity_from_claims(&claims, &self.inner.permissions_claim)
+    }
+
+    /// Like [`Verifier::verify`], also handing back every claim, for checks the caller
+    /// makes itself (an OpenID Connect ID token's `nonce`, its `name` and `email`).
+    pub async fn verify_with_claims(
+        &self,
+        token: &str,
+    ) -> Result<(Identity, Map<String, Value>), AuthError> {
+        let claims = self.verified_claims(token).await?;
+        let identity = identity_from_claims(&claims, &self.inner.permissions_claim)?;
+        Ok((identity, claims))
+    }
+
+    async fn verified_claims(&self, token: &str) -> Result<Map<String, Value>, AuthError> {
         if token.is_empty() {
             return Err(AuthError::MissingToken);
         }
@@ -91,10 +107,11 @@ impl Verifier {
         };
         let mut validation = self.inner.validation.clone();
         validation.algorithms = vec![alg];
-        let claims = jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation)
-            .map_err(|error| auth_error(error.into_kind()))?
-            .claims;
-        identity_from_claims(&claims, &self.inner.permissions_claim)
+        Ok(
+            jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation)
+                .map_err(|error| auth_error(error.into_kind()))?
+                .claims,
+        )
     }
 }
 
