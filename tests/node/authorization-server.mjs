@@ -2,8 +2,8 @@
 //
 //   node authorization-server.mjs --config server.json [--port 0] [--exit-with-stdin]
 //
-// The config file path may also come from AS_CONFIG and the port from AS_PORT (or the
-// config's "port"). Binds 127.0.0.1 only. Once listening it prints exactly one JSON line
+// The config file path may also come from AS_CONFIG and the port from AS_PORT; a
+// non-zero "port" in the config wins over both. Binds 127.0.0.1 only. Once listening it prints exactly one JSON line
 // to stdout: {"ready":true,"issuer":"http://127.0.0.1:PORT","port":PORT}.
 //
 // Config (JSON, every key optional):
@@ -51,7 +51,8 @@ const { values: args } = parseArgs({
 });
 const configPath = args.config ?? process.env.AS_CONFIG;
 const config = configPath ? JSON.parse(readFileSync(configPath, 'utf8')) : {};
-const port = Number(args.port ?? process.env.AS_PORT ?? config.port ?? 0);
+// a port in the config file wins: a test that must know the issuer up front sets it
+const port = Number(config.port || args.port || process.env.AS_PORT || 0);
 
 const settings = {
   scopes: config.scopes ?? ['repo', 'read:org', 'read:user'],
@@ -104,6 +105,10 @@ async function buildProvider(issuer) {
   const provider = new Provider(issuer, {
     clients: (config.clients ?? []).map(clientMetadata),
     scopes: ['openid', 'offline_access'],
+    // standard claims for the control plane's OpenID Connect sign-in; put in the ID
+    // token itself (not only userinfo) so a relying party can greet people by name
+    claims: { openid: ['sub'], email: ['email'], profile: ['name'] },
+    conformIdTokenClaims: false,
     cookies: { keys: ['adp-e2e-cookie-key-not-secret'] },
     findAccount: async (_ctx, sub) => ({
       accountId: sub,

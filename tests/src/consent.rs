@@ -84,6 +84,67 @@ impl ConsentBrowser {
         self.send(reqwest::Method::POST, url, None).await
     }
 
+    /// POSTs a form with these fields (and extra headers, such as a forged `Origin`).
+    pub async fn post_form(
+        &self,
+        url: &str,
+        fields: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<Page> {
+        let parsed = Url::parse(url).with_context(|| format!("not a URL: {url}"))?;
+        let mut request = self.http.post(parsed.clone()).form(fields);
+        if let Some(cookie) = self.cookie_header(&parsed) {
+            request = request.header(COOKIE, cookie);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        self.finish(&parsed, request).await
+    }
+
+    /// Signs in to a control plane's Connections page (`http_url` is its HTTP base) as
+    /// `login` at the authorization server; returns the Connections page it lands on.
+    pub async fn sign_in(&self, http_url: &str, login: &str) -> anyhow::Result<Page> {
+        let start = self.get(&format!("{http_url}/connections")).await?;
+        ensure!(
+            start.status == 303,
+            "/connections answered {} before sign-in: {}",
+            start.status,
+            html_text(&start.body)
+        );
+        let sign_in = start.location.context("303 without a Location")?;
+        let to_provider = self.get(sign_in.as_str()).await?;
+        let authorize = to_provider
+            .location
+            .with_context(|| format!("sign-in answered {}", to_provider.status))?;
+        let callback = self.provider.consent(authorize.as_str(), login).await?;
+        let back = self.get(callback.as_str()).await?;
+        ensure!(
+            back.status == 303,
+            "sign-in callback answered {}: {}",
+            back.status,
+            html_text(&back.body)
+        );
+        let page = self
+            .get(back.location.context("no Location")?.as_str())
+            .await?;
+        ensure!(
+            page.status == 200,
+            "connections page answered {}",
+            page.status
+        );
+        Ok(page)
+    }
+
+    /// The value of a cookie this browser holds for `origin_of`'s origin.
+    pub fn cookie(&self, origin_of: &str, name: &str) -> Option<String> {
+        let origin = Url::parse(origin_of).ok()?.origin().ascii_serialization();
+        let jar = self.jar.lock().ok()?;
+        jar.iter()
+            .find(|(o, n, _, _)| *o == origin && n == name)
+            .map(|(_, _, _, value)| value.clone())
+    }
+
     async fn send(
         &self,
         method: reqwest::Method,
@@ -99,11 +160,15 @@ impl ConsentBrowser {
         if let Some(header) = header {
             request = request.header(COOKIE, header);
         }
+        self.finish(&parsed, request).await
+    }
+
+    async fn finish(&self, parsed: &Url, request: reqwest::RequestBuilder) -> anyhow::Result<Page> {
         let response = request
             .send()
             .await
-            .with_context(|| format!("{method} {url}"))?;
-        self.store_cookies(&parsed, response.headers());
+            .with_context(|| format!("request to {parsed}"))?;
+        self.store_cookies(parsed, response.headers());
         let status = response.status().as_u16();
         let location = match response.headers().get(LOCATION) {
             Some(value) => Some(parsed.join(value.to_str()?)?),

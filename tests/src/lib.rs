@@ -14,6 +14,7 @@ use tokio::process::{Child, Command};
 use tonic::transport::Channel;
 
 pub mod bench;
+pub mod chromium;
 pub mod consent;
 pub mod oidc;
 pub mod pg;
@@ -111,16 +112,26 @@ impl ControlPlaneProcess {
         self.log = log;
     }
 
-    /// A JWT for `subject` with the given permissions, signed with this process's secret.
+    /// A JWT for `subject` with the given permissions, signed with this process's secret
+    /// and issued by its `ADP_JWT_ISSUER`.
     pub fn token(&self, subject: &str, permissions: &[&str]) -> String {
+        let issuer = self.jwt_issuer();
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs();
         let claims = serde_json::json!({
-            "iss": ISSUER, "sub": subject, "iat": now, "exp": now + 3600, "permissions": permissions,
+            "iss": issuer, "sub": subject, "iat": now, "exp": now + 3600, "permissions": permissions,
         });
         adp_core::identity::mint_hs256(&self.jwt_secret, &claims).unwrap()
+    }
+
+    /// The `iss` this process expects: [`ISSUER`] unless its environment says otherwise.
+    pub fn jwt_issuer(&self) -> &str {
+        self.env
+            .iter()
+            .find(|(key, _)| key == "ADP_JWT_ISSUER")
+            .map_or(ISSUER, |(_, value)| value.as_str())
     }
 
     pub fn admin_token(&self) -> String {

@@ -58,6 +58,10 @@ pub struct ServerConfig {
     /// Added to the polling interval after each `slow_down` (RFC 8628 says 5 s).
     #[serde(serialize_with = "seconds")]
     pub slow_down_increment: Duration,
+    /// Listen here instead of on a port of the system's choosing, for a control
+    /// plane that must know the issuer before the server starts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
 }
 
 impl Default for ServerConfig {
@@ -74,6 +78,7 @@ impl Default for ServerConfig {
             device_code_ttl: Duration::from_secs(600),
             device_poll_interval: None,
             slow_down_increment: Duration::from_secs(5),
+            port: None,
         }
     }
 }

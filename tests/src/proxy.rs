@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
-use crate::{ControlPlaneProcess, ISSUER, binary, read_ready};
+use crate::{ControlPlaneProcess, binary, read_ready};
 
 /// A proxy process; killed on drop.
 pub struct ProxyProcess {
@@ -36,7 +36,7 @@ impl ProxyProcess {
             .env("ADP_CONTROL_PLANE_URL", &cp.grpc_url)
             .env("ADP_PROXY_TOKEN_FILE", &token_file)
             .env("ADP_JWT_HS256_SECRET_FILE", &cp.jwt_secret_file)
-            .env("ADP_JWT_ISSUER", ISSUER)
+            .env("ADP_JWT_ISSUER", cp.jwt_issuer())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true);

@@ -11,5 +11,6 @@ mod flows;
 mod refresh;
 #[path = "consent/security.rs"]
 mod security;
+#[allow(dead_code)]
 #[path = "consent/support.rs"]
 mod support;

@@ -40,6 +40,7 @@ use crate::service::providers::ProviderService;
 use crate::service::secrets::SecretStoreService;
 use crate::service::servers::ServerService;
 use crate::service::tokens::TokenApi;
+use crate::signin::{SignIn, SignInParts};
 use crate::state::{SharedState, State};
 use crate::telemetry;
 
@@ -89,7 +90,33 @@ impl ControlPlane {
             public_url.clone(),
             settings.connections,
         )?);
+        let sign_in = match settings.sign_in.clone() {
+            Some(sign_in) => {
+                if let Some(jwt_issuer) = &settings.jwt_issuer
+                    && jwt_issuer.trim_end_matches('/') != sign_in.issuer
+                {
+                    tracing::warn!(%jwt_issuer, oidc_issuer = %sign_in.issuer, "ADP_OIDC_ISSUER differs from ADP_JWT_ISSUER: connections made on the Connections page will not be the ones JWT callers use");
+                }
+                tracing::info!(issuer = %sign_in.issuer, "connections page sign-in enabled");
+                Some(Arc::new(SignIn::new(
+                    sign_in,
+                    SignInParts {
+                        oauth: oauth.clone(),
+                        policy: EndpointPolicy {
+                            allow_insecure_loopback: settings.insecure_loopback_http,
+                        },
+                        ca_file: settings.upstream_ca_file.clone(),
+                        public_url: public_url.clone(),
+                        store: store.clone(),
+                        vault: vault.clone(),
+                        connections: connections.clone(),
+                    },
+                )?))
+            }
+            None => None,
+        };
         let state: SharedState = Arc::new(State {
+            sign_in,
             store,
             vault,
             auth: Authenticator::new(verifier),
@@ -337,7 +364,8 @@ async fn watch_database_health(
     }
 }
 
-/// Consent links live minutes; sweep the dead ones so the table stays small.
+/// Consent links live minutes and sessions hours; sweep the dead ones so the tables
+/// stay small.
 async fn purge_consent_attempts(state: SharedState) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
@@ -346,6 +374,11 @@ async fn purge_consent_attempts(state: SharedState) {
             Ok(0) => {}
             Ok(purged) => tracing::debug!(purged, "expired consent attempts removed"),
             Err(error) => tracing::warn!(%error, "purging consent attempts failed"),
+        }
+        match state.store.sessions().purge_expired().await {
+            Ok(0) => {}
+            Ok(purged) => tracing::debug!(purged, "expired browser sessions removed"),
+            Err(error) => tracing::warn!(%error, "purging browser sessions failed"),
         }
     }
 }

@@ -77,6 +77,21 @@ pub struct Flags {
     /// `text` or `json` [env: ADP_LOG_FORMAT] [default: text]
     #[arg(long, value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
+    /// OpenID Connect issuer people sign in with on the Connections page; use the issuer of callers' JWTs, so both are one identity [env: ADP_OIDC_ISSUER]
+    #[arg(long, value_name = "URL", help_heading = "Connections page sign-in")]
+    pub oidc_issuer: Option<String>,
+    /// Client id registered at that issuer, with redirect URI <public_url>/connections/sign-in/callback [env: ADP_OIDC_CLIENT_ID]
+    #[arg(long, value_name = "ID", help_heading = "Connections page sign-in")]
+    pub oidc_client_id: Option<String>,
+    /// Name of the secret (SecretService) holding that client's secret; unset for a public client [env: ADP_OIDC_CLIENT_SECRET_REF]
+    #[arg(long, value_name = "NAME", help_heading = "Connections page sign-in")]
+    pub oidc_client_secret_ref: Option<String>,
+    /// Scopes asked for at sign-in, space-separated [env: ADP_OIDC_SCOPES] [default: openid email profile]
+    #[arg(long, value_name = "SCOPES", help_heading = "Connections page sign-in")]
+    pub oidc_scopes: Option<String>,
+    /// How long a browser stays signed in [env: ADP_SESSION_TTL_SECS] [default: 28800]
+    #[arg(long, value_name = "SECS", help_heading = "Connections page sign-in")]
+    pub session_ttl_secs: Option<u64>,
 }
 
 /// The YAML file. Unknown keys are errors so a typo never silently does nothing.
@@ -101,6 +116,11 @@ pub struct FileSettings {
     consent_ttl_secs: Option<u64>,
     oauth_timeout_secs: Option<u64>,
     log_format: Option<LogFormat>,
+    oidc_issuer: Option<String>,
+    oidc_client_id: Option<String>,
+    oidc_client_secret_ref: Option<String>,
+    oidc_scopes: Option<String>,
+    session_ttl_secs: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -131,6 +151,17 @@ pub enum JwtKeys {
     GeneratedDevSecret(PathBuf),
 }
 
+/// How people sign in to the Connections page (OpenID Connect, authorization code + PKCE).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignInSettings {
+    pub issuer: String,
+    pub client_id: String,
+    /// A SecretService name; `None` makes this a public client.
+    pub client_secret_ref: Option<String>,
+    pub scopes: Vec<String>,
+    pub session_ttl: Duration,
+}
+
 /// The resolved configuration of a control plane.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -150,6 +181,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub connections: ConnectionSettings,
     pub oauth_timeout: Duration,
+    /// `None` until both `ADP_OIDC_ISSUER` and `ADP_OIDC_CLIENT_ID` are set.
+    pub sign_in: Option<SignInSettings>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -169,6 +202,10 @@ pub enum ConfigError {
     },
     #[error("set only one of ADP_JWKS_URL and ADP_JWT_HS256_SECRET_FILE")]
     TwoKeySources,
+    #[error("sign-in needs both ADP_OIDC_ISSUER and ADP_OIDC_CLIENT_ID; only {set} is set")]
+    IncompleteSignIn { set: &'static str },
+    #[error("ADP_OIDC_SCOPES must include openid (got {got:?})")]
+    SignInWithoutOpenid { got: String },
 }
 
 impl Settings {
@@ -182,6 +219,7 @@ impl Settings {
             None => FileSettings::default(),
         };
         let r = Resolver { env };
+        let sign_in = sign_in_settings(&r, flags, &file)?;
         let grpc_addr = r
             .pick("ADP_GRPC_ADDR", flags.grpc_addr, file.grpc_addr)?
             .unwrap_or(([127, 0, 0, 1], 7400).into());
@@ -255,6 +293,7 @@ impl Settings {
             10,
         )?;
         Ok(Settings {
+            sign_in,
             grpc_addr,
             http_addr,
             public_url,
@@ -308,6 +347,66 @@ impl Settings {
     pub fn callback_url(&self, bound_http_addr: std::net::SocketAddr) -> String {
         format!("{}/oauth/v1/callback", self.public_url_for(bound_http_addr))
     }
+}
+
+fn sign_in_settings(
+    r: &Resolver<'_>,
+    flags: &Flags,
+    file: &FileSettings,
+) -> Result<Option<SignInSettings>, ConfigError> {
+    let issuer = r.pick(
+        "ADP_OIDC_ISSUER",
+        flags.oidc_issuer.clone(),
+        file.oidc_issuer.clone(),
+    )?;
+    let client_id = r.pick(
+        "ADP_OIDC_CLIENT_ID",
+        flags.oidc_client_id.clone(),
+        file.oidc_client_id.clone(),
+    )?;
+    let (issuer, client_id) = match (issuer, client_id) {
+        (None, None) => return Ok(None),
+        (Some(_), None) => {
+            return Err(ConfigError::IncompleteSignIn {
+                set: "ADP_OIDC_ISSUER",
+            });
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError::IncompleteSignIn {
+                set: "ADP_OIDC_CLIENT_ID",
+            });
+        }
+        (Some(issuer), Some(client_id)) => (issuer, client_id),
+    };
+    let scopes_text = r
+        .pick(
+            "ADP_OIDC_SCOPES",
+            flags.oidc_scopes.clone(),
+            file.oidc_scopes.clone(),
+        )?
+        .unwrap_or_else(|| "openid email profile".to_owned());
+    let scopes: Vec<String> = scopes_text.split_whitespace().map(str::to_owned).collect();
+    if !scopes.iter().any(|s| s == "openid") {
+        return Err(ConfigError::SignInWithoutOpenid { got: scopes_text });
+    }
+    let session_ttl = r
+        .pick(
+            "ADP_SESSION_TTL_SECS",
+            flags.session_ttl_secs,
+            file.session_ttl_secs,
+        )?
+        .unwrap_or(8 * 3600);
+    Ok(Some(SignInSettings {
+        issuer: issuer.trim_end_matches('/').to_owned(),
+        client_id,
+        client_secret_ref: r.pick(
+            "ADP_OIDC_CLIENT_SECRET_REF",
+            flags.oidc_client_secret_ref.clone(),
+            file.oidc_client_secret_ref.clone(),
+        )?,
+        scopes,
+        session_ttl: Duration::from_secs(session_ttl),
+    }))
 }
 
 struct Resolver<'a> {

@@ -23,8 +23,8 @@ use secrecy::SecretString;
 use tokio::sync::broadcast;
 use url::Url;
 
-pub(crate) use consent::random_token;
 pub use consent::{CallbackOutcome, CallbackParams, ConsentPrompt, ConsentStart};
+pub(crate) use consent::{cookie_binding, random_token};
 
 use crate::errors::store_error;
 
@@ -58,6 +58,60 @@ pub struct Card {
     pub provider: OAuthProvider,
     pub requested_scopes: Vec<String>,
     pub connection: Option<StoredConnection>,
+}
+
+/// Where a card stands, as both the API and the Connections page show it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CardStatus {
+    NotConnected,
+    Connected,
+    /// The connection can no longer produce tokens; `detail` says why when known.
+    Expired {
+        reason: adp_core::connection::ExpiredReason,
+        detail: String,
+    },
+    /// Servers now need scopes the user has not granted.
+    ScopeUpgradeRequired {
+        missing: Vec<String>,
+    },
+}
+
+impl Card {
+    pub fn status(&self) -> CardStatus {
+        let Some(connection) = &self.connection else {
+            return CardStatus::NotConnected;
+        };
+        if let Some(reason) = connection.expired {
+            return CardStatus::Expired {
+                reason,
+                detail: connection.status_reason.clone(),
+            };
+        }
+        let missing: Vec<String> = self
+            .requested_scopes
+            .iter()
+            .filter(|s| !connection.granted_scopes.contains(s))
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            CardStatus::Connected
+        } else {
+            CardStatus::ScopeUpgradeRequired { missing }
+        }
+    }
+
+    /// The provider's display name, or its name when it has none.
+    pub fn display_name(&self) -> &str {
+        display_name(&self.provider)
+    }
+}
+
+pub(crate) fn display_name(provider: &OAuthProvider) -> &str {
+    if provider.display_name.is_empty() {
+        &provider.name
+    } else {
+        &provider.display_name
+    }
 }
 
 #[derive(Debug)]

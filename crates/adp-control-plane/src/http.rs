@@ -1,5 +1,4 @@
-//! The HTTP listener: `/healthz` and the consent routes (the Connections page will
-//! live here too).
+//! The HTTP listener: `/healthz`, the consent routes and the Connections page.
 
 use axum::Router;
 use axum::extract::State as AxumState;
@@ -16,6 +15,7 @@ pub fn router(state: SharedState) -> Router {
             get(crate::consent_http::prompt).post(crate::consent_http::connect),
         )
         .route("/oauth/v1/callback", get(crate::consent_http::callback))
+        .merge(crate::web::router())
         .with_state(state)
 }
 

@@ -19,8 +19,10 @@ pub mod credentials;
 mod errors;
 mod http;
 pub mod service;
+pub mod signin;
 pub mod state;
 pub mod telemetry;
 pub mod vault_cmd;
+mod web;
 
 pub use app::ControlPlane;

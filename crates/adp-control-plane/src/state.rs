@@ -10,6 +10,7 @@ use adp_vault::Vault;
 use crate::auth::Authenticator;
 use crate::connections::Connections;
 use crate::credentials::CredentialIssuer;
+use crate::signin::SignIn;
 
 #[derive(Debug)]
 pub struct State {
@@ -24,6 +25,8 @@ pub struct State {
     pub public_url: String,
     pub connections: Arc<Connections>,
     pub credentials: CredentialIssuer,
+    /// How people sign in to the Connections page; `None` when not configured.
+    pub sign_in: Option<Arc<SignIn>>,
 }
 
 pub type SharedState = Arc<State>;

@@ -23,6 +23,9 @@ pub const SERVER_URL: &str = "https://mcp.example.test/mcp";
 pub const CLIENT_ID: &str = "adp-e2e";
 pub const SECRET_REF: &str = "GITHUB_CLIENT_SECRET";
 pub const PROVIDER_SCOPES: [&str; 2] = ["repo", "read:org"];
+/// The client the control plane signs people in with on its Connections page.
+pub const SIGN_IN_CLIENT_ID: &str = "adp-connections-page";
+pub const SIGN_IN_SECRET_REF: &str = "CONNECTIONS_PAGE_CLIENT_SECRET";
 
 /// Every test body runs under this bound.
 pub const TEST_LIMIT: Duration = Duration::from_secs(240);
@@ -41,6 +44,8 @@ pub struct Options {
     pub required_scopes: Vec<String>,
     /// Where the MCP server points (a real upstream in the proxy tests).
     pub server_url: String,
+    /// Sign people in to the Connections page with the same authorization server.
+    pub sign_in: bool,
 }
 
 impl Default for Options {
@@ -53,6 +58,7 @@ impl Default for Options {
             revocation: true,
             required_scopes: vec!["repo".to_owned()],
             server_url: SERVER_URL.to_owned(),
+            sign_in: false,
         }
     }
 }
@@ -74,6 +80,12 @@ impl Options {
 
     pub fn grants(mut self, grants: &[GrantType]) -> Self {
         self.grant_types = grants.to_vec();
+        self
+    }
+
+    /// Turns on the Connections page's sign-in, at this world's authorization server.
+    pub fn with_sign_in(mut self) -> Self {
+        self.sign_in = true;
         self
     }
 }
@@ -111,6 +123,19 @@ impl World {
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
         );
+        // the control plane must know the sign-in issuer before the server starts
+        let auth_server_port = options.sign_in.then(free_port);
+        if let Some(port) = auth_server_port {
+            // as in production: callers' JWTs come from the same issuer people sign in at
+            let issuer = format!("http://127.0.0.1:{port}");
+            env.push(("ADP_JWT_ISSUER".into(), issuer.clone()));
+            env.push(("ADP_OIDC_ISSUER".into(), issuer));
+            env.push(("ADP_OIDC_CLIENT_ID".into(), SIGN_IN_CLIENT_ID.into()));
+            env.push((
+                "ADP_OIDC_CLIENT_SECRET_REF".into(),
+                SIGN_IN_SECRET_REF.into(),
+            ));
+        }
         let shared = (replicas > 1).then(|| tempfile::tempdir().unwrap());
         if let Some(dir) = &shared {
             let secret = dir.path().join("jwt-secret");
@@ -137,12 +162,26 @@ impl World {
             .map(|cp| format!("{}/oauth/v1/callback", cp.http_url))
             .collect();
         let secret = client.client_secret.clone().unwrap();
-        let config = ServerConfig {
+        let mut config = ServerConfig {
             access_token_ttl: options.access_token_ttl,
             device_poll_interval: options.device_poll_interval,
+            port: auth_server_port,
             ..ServerConfig::default()
         }
         .with_client(client);
+        if options.sign_in {
+            let mut sign_in = ClientConfig::confidential(
+                SIGN_IN_CLIENT_ID,
+                &sign_in_client_secret(),
+                &format!("{}/connections/sign-in/callback", cps[0].http_url),
+            )
+            .with_grant_types(&["authorization_code"]);
+            sign_in.redirect_uris = cps
+                .iter()
+                .map(|cp| format!("{}/connections/sign-in/callback", cp.http_url))
+                .collect();
+            config = config.with_client(sign_in);
+        }
         let auth_server = AuthorizationServer::start(config).await;
 
         let mut channels = Vec::new();
@@ -175,6 +214,20 @@ impl World {
             .create_secret(authed(request, &self.admin))
             .await
             .expect("create the client secret");
+        if options.sign_in {
+            let request = CreateSecretRequest {
+                secret: Some(Secret {
+                    name: SIGN_IN_SECRET_REF.into(),
+                    ..Default::default()
+                }),
+                value: sign_in_client_secret(),
+                validate_only: false,
+            };
+            SecretServiceClient::new(self.channel(0))
+                .create_secret(authed(request, &self.admin))
+                .await
+                .expect("create the sign-in client secret");
+        }
         self.create_provider(self.provider_spec(PROVIDER, options))
             .await
             .expect("create the provider");
@@ -276,7 +329,8 @@ impl World {
         self.channels[replica].clone()
     }
 
-    /// A user's JWT (valid on every replica).
+    /// A user's JWT (valid on every replica). With sign-in on, its issuer is the
+    /// authorization server's, so `user("alice")` is the alice who signs in there.
     pub fn user(&self, subject: &str) -> String {
         self.cps[0].token(subject, &[])
     }
@@ -478,4 +532,16 @@ fn client_secret() -> String {
 
 fn path_string(path: &std::path::Path) -> String {
     path.to_str().expect("UTF-8 temp path").to_owned()
+}
+
+/// A loopback port nothing listens on right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("a free loopback port")
+}
+
+fn sign_in_client_secret() -> String {
+    "connections-page-client-secret-for-tests".to_owned()
 }

@@ -109,3 +109,35 @@ fn an_explicit_public_url_wins_over_the_listener() {
         "https://adp.example.com/oauth/v1/callback"
     );
 }
+
+#[test]
+fn sign_in_needs_issuer_and_client_id_and_openid() {
+    let settings = Settings::resolve(&Flags::default(), &env(&[])).unwrap();
+    assert_eq!(settings.sign_in, None);
+
+    let both = [
+        ("ADP_OIDC_ISSUER", "https://login.example.com/"),
+        ("ADP_OIDC_CLIENT_ID", "adp-connections"),
+        ("ADP_OIDC_CLIENT_SECRET_REF", "CONNECTIONS_CLIENT_SECRET"),
+    ];
+    let sign_in = Settings::resolve(&Flags::default(), &env(&both))
+        .unwrap()
+        .sign_in
+        .unwrap();
+    assert_eq!(sign_in.issuer, "https://login.example.com");
+    assert_eq!(sign_in.client_id, "adp-connections");
+    assert_eq!(
+        sign_in.client_secret_ref.as_deref(),
+        Some("CONNECTIONS_CLIENT_SECRET")
+    );
+    assert_eq!(sign_in.scopes, ["openid", "email", "profile"]);
+    assert_eq!(sign_in.session_ttl, Duration::from_secs(8 * 3600));
+
+    let error = Settings::resolve(&Flags::default(), &env(&both[..1])).unwrap_err();
+    assert!(error.to_string().contains("ADP_OIDC_CLIENT_ID"), "{error}");
+
+    let mut no_openid = both.to_vec();
+    no_openid.push(("ADP_OIDC_SCOPES", "email"));
+    let error = Settings::resolve(&Flags::default(), &env(&no_openid)).unwrap_err();
+    assert!(error.to_string().contains("openid"), "{error}");
+}

@@ -15,13 +15,16 @@ use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 
-use super::{Connections, consentable};
+use super::{Connections, consentable, display_name};
 use crate::errors::store_error;
 
 /// What `Connect` hands back.
 #[derive(Debug)]
 pub struct ConsentStart {
     pub authorize_url: String,
+    /// The one-time `state` of a browser consent (`None` for the device flow), so a
+    /// page that already showed what is asked can send the browser on at once.
+    pub browser_state: Option<String>,
     pub expire_time: DateTime<Utc>,
     pub device: Option<DeviceAuthorization>,
 }
@@ -29,8 +32,14 @@ pub struct ConsentStart {
 /// How a callback ended, for the page the browser sees.
 #[derive(Debug)]
 pub enum CallbackOutcome {
-    Connected { provider_display_name: String },
-    Failed { status: u16, message: String },
+    Connected {
+        provider_display_name: String,
+        key: ConnectionKey,
+    },
+    Failed {
+        status: u16,
+        message: String,
+    },
 }
 
 /// 256 random bits, URL-safe: consent `state` values and browser cookies.
@@ -120,6 +129,7 @@ impl Connections {
             .map_err(store_error)?;
         Ok(ConsentStart {
             authorize_url: format!("{}/oauth/v1/connect/{state}", self.public_url),
+            browser_state: Some(state),
             expire_time,
             device: None,
         })
@@ -159,6 +169,8 @@ impl Connections {
                 }
             }
             this.pending_devices_map().remove(&key);
+            // a page showing the user code learns that it is no longer pending
+            this.notify(&key);
         });
         Ok(device_start(device))
     }
@@ -172,7 +184,8 @@ impl Connections {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn pending_device(&self, key: &ConnectionKey) -> Option<DeviceAuthorization> {
+    /// The user code still being polled for this user and provider, if any.
+    pub(crate) fn pending_device(&self, key: &ConnectionKey) -> Option<DeviceAuthorization> {
         let pending = self.pending_devices_map().get(key).cloned()?;
         (pending.expires_at - Utc::now() > chrono::Duration::seconds(30)).then_some(pending)
     }
@@ -191,11 +204,7 @@ impl Connections {
         }
         let provider = self.provider(&attempt.key.provider_name).await?;
         Ok(Some(ConsentPrompt {
-            provider_display_name: if provider.display_name.is_empty() {
-                provider.name
-            } else {
-                provider.display_name
-            },
+            provider_display_name: display_name(&provider).to_owned(),
             scopes: attempt.scopes,
             server_name: attempt.server_name,
         }))
@@ -344,11 +353,8 @@ impl Connections {
             Ok(()) => {
                 tracing::info!(provider = %provider_name, subject = %attempt.key.subject, "connection established");
                 CallbackOutcome::Connected {
-                    provider_display_name: if provider.display_name.is_empty() {
-                        provider.name
-                    } else {
-                        provider.display_name
-                    },
+                    provider_display_name: display_name(&provider).to_owned(),
+                    key: attempt.key,
                 }
             }
             Err(error) => {
@@ -390,6 +396,7 @@ fn device_start(device: DeviceAuthorization) -> ConsentStart {
             .verification_uri_complete
             .clone()
             .unwrap_or_else(|| device.verification_uri.clone()),
+        browser_state: None,
         expire_time: device.expires_at,
         device: Some(device),
     }

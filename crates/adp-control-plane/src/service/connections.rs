@@ -12,7 +12,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::RpcResult;
-use crate::connections::{Card, Connections};
+use crate::connections::{Card, CardStatus, Connections};
 use crate::consent_errors::to_proto_reason;
 use crate::state::SharedState;
 
@@ -26,14 +26,9 @@ pub struct ConnectionApi {
 }
 
 pub(crate) fn to_proto(card: &Card) -> pb::Connection {
-    let provider = &card.provider;
     let mut out = pb::Connection {
-        provider_name: provider.name.clone(),
-        provider_display_name: if provider.display_name.is_empty() {
-            provider.name.clone()
-        } else {
-            provider.display_name.clone()
-        },
+        provider_name: card.provider.name.clone(),
+        provider_display_name: card.display_name().to_owned(),
         requested_scopes: card.requested_scopes.clone(),
         status: pb::ConnectionStatus::NotConnected as i32,
         ..Default::default()
@@ -44,32 +39,21 @@ pub(crate) fn to_proto(card: &Card) -> pb::Connection {
     out.granted_scopes = connection.granted_scopes.clone();
     out.connect_time = Some(timestamp(connection.connect_time));
     out.expire_time = connection.access_expire_time.map(timestamp);
-    let missing: Vec<&String> = card
-        .requested_scopes
-        .iter()
-        .filter(|s| !connection.granted_scopes.contains(s))
-        .collect();
-    (out.status, out.status_reason) = match connection.expired {
-        Some(reason) => (
+    (out.status, out.status_reason) = match card.status() {
+        CardStatus::NotConnected => (pb::ConnectionStatus::NotConnected as i32, String::new()),
+        CardStatus::Connected => (pb::ConnectionStatus::Connected as i32, String::new()),
+        CardStatus::Expired { reason, detail } => (
             pb::ConnectionStatus::Expired as i32,
-            if connection.status_reason.is_empty() {
+            if detail.is_empty() {
                 to_proto_reason(reason).as_str_name().to_owned()
             } else {
-                connection.status_reason.clone()
+                detail
             },
         ),
-        None if !missing.is_empty() => (
+        CardStatus::ScopeUpgradeRequired { missing } => (
             pb::ConnectionStatus::ScopeUpgradeRequired as i32,
-            format!(
-                "servers now need {}",
-                missing
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            ),
+            format!("servers now need {}", missing.join(" ")),
         ),
-        None => (pb::ConnectionStatus::Connected as i32, String::new()),
     };
     out
 }

@@ -1,0 +1,62 @@
+//! The cookies of the control plane's pages, one place for their attributes.
+
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::Response;
+
+/// The signed-in browser (its value is a random token; the database keeps its hash).
+pub const SESSION: &str = "adp_session";
+/// A sign-in on its way to the identity provider (sealed, bound to the `state`).
+pub const SIGN_IN: &str = "adp_signin";
+/// A one-shot notice for the next Connections page (sealed, bound to the person).
+pub const FLASH: &str = "adp_flash";
+/// Binds a consent attempt to the browser that opened its link.
+pub const CONSENT: &str = "adp_consent";
+
+/// Reads one cookie from a request.
+pub fn read(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.to_owned())
+}
+
+/// Sets (or, with `max_age_secs` 0, clears) an HttpOnly, SameSite=Lax cookie; Secure
+/// when the pages are served over https.
+pub fn set(
+    response: &mut Response,
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age_secs: u64,
+    secure: bool,
+) {
+    let secure = if secure { "; Secure" } else { "" };
+    let text = format!(
+        "{name}={value}; Path={path}; Max-Age={max_age_secs}; HttpOnly; SameSite=Lax{secure}"
+    );
+    if let Ok(value) = HeaderValue::from_str(&text) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_one_cookie_among_several() {
+        let mut headers = HeaderMap::new();
+        headers.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; adp_session=xyz"),
+        );
+        headers.append(header::COOKIE, HeaderValue::from_static("b=2"));
+        assert_eq!(read(&headers, SESSION).as_deref(), Some("xyz"));
+        assert_eq!(read(&headers, "b").as_deref(), Some("2"));
+        assert_eq!(read(&headers, FLASH), None);
+    }
+}
