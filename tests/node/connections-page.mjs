@@ -86,6 +86,13 @@ async function signIn(context, login) {
   return page;
 }
 
+// the notice after a redirect (the script re-inserts it so screen readers announce it)
+async function noticeText(page) {
+  const notice = page.locator('#notice .notice');
+  await notice.waitFor();
+  return notice.innerText();
+}
+
 async function assertCard(page, status, label) {
   const card = page.locator(`#card-${provider}`);
   await card.waitFor();
@@ -127,7 +134,7 @@ try {
   await page.waitForURL(`${adp}/connections#card-${provider}`);
   const connected = await assertCard(page, 'connected', 'Connected');
   assert.match(await connected.innerText(), /Granted access[\s\S]*repo/);
-  assert.match(await page.locator('#notice').innerText(), /account is connected/);
+  assert.match(await noticeText(page), /account is connected/);
   await shot(page, '02-connected');
   await other.locator(`#card-${provider}[data-status="connected"]`).waitFor({ timeout: 15000 });
   say({ live_update: 'the other tab showed the connection without a reload' });
@@ -196,7 +203,7 @@ try {
   await shot(page, '06-confirm-revoke');
   await page.getByRole('button', { name: `Revoke ${providerName}` }).click();
   await page.waitForURL(`${adp}/connections`);
-  assert.match(await page.locator('#notice').innerText(), /accepted the revocation/);
+  assert.match(await noticeText(page), /accepted the revocation/);
   await assertCard(page, 'not-connected', 'Not connected');
   await shot(page, '07-revoked');
 

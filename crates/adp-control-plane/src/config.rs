@@ -396,6 +396,13 @@ fn sign_in_settings(
             file.session_ttl_secs,
         )?
         .unwrap_or(8 * 3600);
+    if !(60..=30 * 24 * 3600).contains(&session_ttl) {
+        return Err(ConfigError::Env {
+            name: "ADP_SESSION_TTL_SECS",
+            value: session_ttl.to_string(),
+            message: "use between 60 seconds and 30 days".into(),
+        });
+    }
     Ok(Some(SignInSettings {
         issuer: issuer.trim_end_matches('/').to_owned(),
         client_id,

@@ -30,7 +30,7 @@ use crate::connections::{Connections, cookie_binding, random_token};
 /// Where the identity provider sends browsers back.
 pub const CALLBACK_PATH: &str = "/connections/sign-in/callback";
 /// How long a sign-in may take between leaving for the provider and coming back.
-const SIGN_IN_TTL: Duration = Duration::from_secs(600);
+pub const SIGN_IN_TTL: Duration = Duration::from_secs(600);
 /// The vault binding's provider field for sealed sign-in cookies.
 const SEALED_SIGN_IN: &str = "adp-sign-in";
 
@@ -221,6 +221,17 @@ impl SignIn {
             tracing::warn!("sign-in id token with a missing or wrong nonce");
             return Err(SignInError::Unverified(AuthError::Malformed));
         }
+        // OpenID Connect Core 3.1.3.7: with several audiences (or an azp at all), the
+        // authorized party must be us
+        let several_audiences = claims
+            .get("aud")
+            .and_then(|v| v.as_array())
+            .is_some_and(|a| a.len() > 1);
+        let azp = claims.get("azp").and_then(|v| v.as_str());
+        if (several_audiences || azp.is_some()) && azp != Some(self.settings.client_id.as_str()) {
+            tracing::warn!("sign-in id token issued to another party (azp)");
+            return Err(SignInError::Unverified(AuthError::WrongAudience));
+        }
         let text = |name: &str| {
             claims
                 .get(name)
@@ -331,7 +342,10 @@ impl SignIn {
 /// to another site once signed in.
 fn local_path(return_to: &str) -> String {
     let allowed = return_to.starts_with("/connections") || return_to.starts_with("/oauth/v1/");
-    if allowed && !return_to.starts_with("//") && !return_to.contains('\\') {
+    let clean = !return_to.starts_with("//")
+        && !return_to.contains('\\')
+        && !return_to.chars().any(char::is_control);
+    if allowed && clean {
         return_to.to_owned()
     } else {
         "/connections".to_owned()
@@ -350,6 +364,7 @@ mod tests {
             "https://evil.example",
             "//evil.example/connections",
             "/\\evil.example",
+            "/connections\n",
             "/healthz",
             "",
         ] {

@@ -12,7 +12,8 @@ pub struct BrowserSession {
     pub id_hash: String,
     pub issuer: String,
     pub subject: String,
-    /// What the page greets them with (`name`, else `email`, else `sub`).
+    /// What the page greets them with (`name`, else `email`, else
+    /// `preferred_username`, else `sub`).
     pub display_name: String,
     pub create_time: DateTime<Utc>,
     pub expire_time: DateTime<Utc>,

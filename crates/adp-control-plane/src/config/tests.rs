@@ -136,6 +136,14 @@ fn sign_in_needs_issuer_and_client_id_and_openid() {
     let error = Settings::resolve(&Flags::default(), &env(&both[..1])).unwrap_err();
     assert!(error.to_string().contains("ADP_OIDC_CLIENT_ID"), "{error}");
 
+    let mut zero_ttl = both.to_vec();
+    zero_ttl.push(("ADP_SESSION_TTL_SECS", "0"));
+    let error = Settings::resolve(&Flags::default(), &env(&zero_ttl)).unwrap_err();
+    assert!(
+        error.to_string().contains("ADP_SESSION_TTL_SECS"),
+        "{error}"
+    );
+
     let mut no_openid = both.to_vec();
     no_openid.push(("ADP_OIDC_SCOPES", "email"));
     let error = Settings::resolve(&Flags::default(), &env(&no_openid)).unwrap_err();

@@ -110,24 +110,32 @@ fn card(visitor: &Visitor, view: &CardView<'_>) -> String {
     }
     format!(
         "<li class=\"card\" id=\"card-{provider}\" data-status=\"{class}\" aria-labelledby=\"title-{provider}\">\
-         <h2 id=\"title-{provider}\">{name}</h2>\
+         <h2 id=\"title-{provider}\" tabindex=\"-1\">{name}</h2>\
          <p class=\"status status-{class}\"><span aria-hidden=\"true\" class=\"dot\"></span>{label}</p>\
          {explanation}{pending}<dl>{details}</dl><div class=\"actions\">{actions}</div></li>"
     )
 }
 
 fn device_prompt(device: &DeviceAuthorization) -> String {
+    // the provider chose these URLs: link only to web pages, never to a script
+    let web = |uri: &str| uri.starts_with("https://") || uri.starts_with("http://");
     let link = device
         .verification_uri_complete
         .as_deref()
-        .unwrap_or(&device.verification_uri);
+        .filter(|uri| web(uri))
+        .or(Some(device.verification_uri.as_str()).filter(|uri| web(uri)));
+    let open = match link {
+        Some(href) => format!(
+            "<a href=\"{}\" target=\"_blank\" rel=\"noopener\">{}<span class=\"visually-hidden\"> (opens in a new tab)</span></a>",
+            escape(href),
+            escape(&device.verification_uri)
+        ),
+        None => format!("<code>{}</code>", escape(&device.verification_uri)),
+    };
     format!(
-        "<div class=\"device\"><p>Waiting for you to approve. Open \
-         <a href=\"{href}\" target=\"_blank\" rel=\"noopener\">{shown}</a> and enter the code</p>\
-         <p class=\"user-code\" aria-label=\"code\">{code}</p>\
+        "<div class=\"device\"><p>Waiting for you to approve. Open {open} and enter the code</p>\
+         <p class=\"user-code\">Code: <code>{code}</code></p>\
          <p class=\"hint\">This card updates by itself once you approve; the code works until {until}.</p></div>",
-        href = escape(link),
-        shown = escape(&device.verification_uri),
         code = escape(&device.user_code),
         until = time(device.expires_at),
     )

@@ -4,7 +4,14 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
 
 /// The signed-in browser (its value is a random token; the database keeps its hash).
+/// Over https it carries the `__Host-` prefix, so no sibling subdomain can plant one.
 pub const SESSION: &str = "adp_session";
+const SESSION_OVER_HTTPS: &str = "__Host-adp_session";
+
+/// The session cookie's name for pages served over https (`secure`) or not.
+pub fn session_name(secure: bool) -> &'static str {
+    if secure { SESSION_OVER_HTTPS } else { SESSION }
+}
 /// A sign-in on its way to the identity provider (sealed, bound to the `state`).
 pub const SIGN_IN: &str = "adp_signin";
 /// A one-shot notice for the next Connections page (sealed, bound to the person).

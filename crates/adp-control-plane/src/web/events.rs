@@ -19,7 +19,8 @@ use super::session;
 use crate::connections::Connections;
 use crate::state::SharedState;
 
-const RESYNC: Duration = Duration::from_secs(3);
+/// How often the stream re-reads the cards (and checks the session is still live).
+const RESYNC: Duration = Duration::from_secs(5);
 
 pub async fn stream(AxumState(state): AxumState<SharedState>, headers: HeaderMap) -> Response {
     let visitor = match session::visitor(&state, &headers).await {
@@ -28,13 +29,7 @@ pub async fn stream(AxumState(state): AxumState<SharedState>, headers: HeaderMap
         Err(page) => return page,
     };
     let (tx, rx) = mpsc::channel::<Result<Event, Infallible>>(4);
-    let connections = state.connections.clone();
-    tokio::spawn(announce_changes(
-        connections,
-        visitor.identity(),
-        state.clone(),
-        tx,
-    ));
+    tokio::spawn(announce_changes(state.clone(), visitor, tx));
     Sse::new(ReceiverStream::new(rx))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response()
@@ -62,18 +57,35 @@ async fn fingerprint(state: &SharedState, identity: &Identity) -> Option<Vec<Str
     )
 }
 
+/// Runs until the page goes away, or its session ends (sign-out, expiry).
 async fn announce_changes(
-    connections: std::sync::Arc<Connections>,
-    identity: Identity,
     state: SharedState,
+    visitor: session::Visitor,
     tx: mpsc::Sender<Result<Event, Infallible>>,
 ) {
-    let mut changes = connections.subscribe();
+    let identity = visitor.identity();
+    let mut changes = state.connections.subscribe();
     let mut last = fingerprint(&state, &identity).await;
     let mut resync = tokio::time::interval(RESYNC);
+    resync.tick().await;
+    let expires = (visitor.session.expire_time - chrono::Utc::now())
+        .to_std()
+        .unwrap_or_default();
+    let expired = tokio::time::sleep(expires);
+    tokio::pin!(expired);
     loop {
         tokio::select! {
             () = tx.closed() => return,
+            () = &mut expired => return,
+            _ = resync.tick() => {
+                let live = match &state.sign_in {
+                    Some(sign_in) => sign_in.session(visitor.cookie()).await.ok().flatten().is_some(),
+                    None => false,
+                };
+                if !live {
+                    return;
+                }
+            }
             change = changes.recv() => match change {
                 // an empty key means "many connections changed"
                 Ok(key) if !key.provider_name.is_empty()
@@ -81,7 +93,6 @@ async fn announce_changes(
                 Ok(_) | Err(RecvError::Lagged(_)) => {}
                 Err(RecvError::Closed) => return,
             },
-            _ = resync.tick() => {}
         }
         let current = fingerprint(&state, &identity).await;
         if current.is_some() && current != last {

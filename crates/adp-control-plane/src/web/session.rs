@@ -20,10 +20,18 @@ const SEALED_FLASH: &str = "adp-flash";
 const FLASH_MAX_AGE_SECS: u64 = 60;
 
 /// A signed-in person at the browser.
-#[derive(Debug)]
 pub struct Visitor {
     pub session: BrowserSession,
+    /// The session cookie: enough to act as this person, so never in `Debug`.
     cookie: String,
+}
+
+impl std::fmt::Debug for Visitor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Visitor")
+            .field("session", &self.session)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Visitor {
@@ -71,15 +79,17 @@ pub async fn visitor(
     state: &SharedState,
     headers: &HeaderMap,
 ) -> Result<Option<Visitor>, Response> {
-    let (Some(sign_in), Some(cookie)) = (&state.sign_in, cookies::read(headers, cookies::SESSION))
-    else {
+    let (Some(sign_in), Some(cookie)) = (
+        &state.sign_in,
+        cookies::read(headers, cookies::session_name(secure(state))),
+    ) else {
         return Ok(None);
     };
     match sign_in.session(&cookie).await {
         Ok(Some(session)) => Ok(Some(Visitor { session, cookie })),
         Ok(None) => Ok(None),
         Err(error) => {
-            tracing::warn!(%error, "reading a browser session failed");
+            tracing::warn!(error = %adp_core::error::error_chain(&error), "reading a browser session failed");
             Err(unavailable())
         }
     }

@@ -17,9 +17,17 @@
         if (!text) return;
         var fresh = new DOMParser().parseFromString(text, 'text/html').getElementById('cards');
         if (!fresh || fresh.innerHTML === cards.innerHTML) return;
-        var focused = document.activeElement && document.activeElement.id;
+        var active = document.activeElement;
+        var focused = active && active.id;
+        var inCard = active && active.closest ? active.closest('.card') : null;
         cards.innerHTML = fresh.innerHTML;
-        if (focused && document.getElementById(focused)) document.getElementById(focused).focus();
+        if (focused && document.getElementById(focused)) {
+          document.getElementById(focused).focus();
+        } else if (inCard && document.getElementById(inCard.id)) {
+          // the focused control went away (connect became a code, say): stay on the card
+          var heading = document.getElementById(inCard.id).querySelector('h2');
+          if (heading) heading.focus();
+        }
         var notice = document.getElementById('notice');
         if (notice) {
           var text = document.createElement('p');
@@ -30,6 +38,15 @@
       })
       .catch(function () {})
       .then(function () { refreshing = false; });
+  }
+
+  // a notice rendered with the page ("connected", "revoked") is not announced by a
+  // live region that already held it: put it in again once the page has settled
+  var notice = document.getElementById('notice');
+  if (notice && notice.firstElementChild) {
+    var first = notice.firstElementChild;
+    notice.replaceChildren();
+    setTimeout(function () { notice.replaceChildren(first); }, 250);
   }
 
   var events = new EventSource(cards.getAttribute('data-events'));
