@@ -110,7 +110,12 @@ pub fn bearer_token(authorization_header_value: &str) -> Result<&str, AuthError>
     if token.is_empty() {
         return Err(AuthError::MissingToken);
     }
-    if token.contains(char::is_whitespace) {
+    // tokens are ASCII (base64url and dots): a byte scan, not a char-by-char one, since
+    // this runs on every proxied call
+    if token
+        .bytes()
+        .any(|byte| byte.is_ascii_whitespace() || !byte.is_ascii())
+    {
         return Err(AuthError::Malformed);
     }
     Ok(token)

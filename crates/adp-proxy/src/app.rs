@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use adp_core::identity::{KeySource, Verifier, VerifierConfig};
 use anyhow::Context;
-use axum::serve::ListenerExt;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{oneshot, watch};
 
@@ -18,7 +18,7 @@ use crate::control_plane::ControlPlane;
 use crate::credentials::CredentialCache;
 use crate::forward::Upstream;
 use crate::gateway::Gateway;
-use crate::http::{AppState, Shared, router};
+use crate::http::{AppState, Shared, dispatch, router};
 use crate::settings::{LogFormat, Settings};
 use crate::subscriber;
 use crate::upstream_sessions::UpstreamSessions;
@@ -182,26 +182,58 @@ impl Worker {
             // MCP over HTTP/1.1 and the gRPC gateway over HTTP/2 share the listener
             let grpc = tonic::service::Routes::new(McpGatewayServiceServer::new(self.gateway))
                 .into_axum_router();
-            let app = router(Arc::new(AppState {
+            let state = Arc::new(AppState {
                 shared: self.shared,
                 upstream,
-            }))
-            .merge(grpc);
-            let mut stop = self.shutdown;
-            // small JSON-RPC answers must not wait out the client's delayed ACK
-            let listener = listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
             });
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                })
-                .await;
-            if let Err(error) = served {
-                tracing::error!(worker = self.index, %error, "proxy worker stopped");
+            let app = router(state.clone()).merge(grpc);
+            serve(self.index, listener, state, app, self.shutdown).await;
+        });
+    }
+}
+
+/// Accepts until shutdown, then lets open connections finish their requests.
+async fn serve(
+    worker: usize,
+    listener: TcpListener,
+    state: Arc<AppState>,
+    app: axum::Router,
+    mut stop: watch::Receiver<bool>,
+) {
+    let connections = hyper_util::server::graceful::GracefulShutdown::new();
+    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    loop {
+        let tcp = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => tcp,
+                Err(error) => {
+                    // out of descriptors and the like: pause rather than spin
+                    tracing::warn!(worker, %error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        // small JSON-RPC answers must not wait out the client's delayed ACK
+        let _ = tcp.set_nodelay(true);
+        let state = state.clone();
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |request| {
+            dispatch(state.clone(), app.clone(), request)
+        });
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(tcp), service)
+            .into_owned();
+        let connection = connections.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(worker, %error, "client connection ended");
             }
         });
     }
+    drop(listener);
+    connections.shutdown().await;
 }
 
 fn listen(addr: SocketAddr) -> anyhow::Result<TcpListener> {

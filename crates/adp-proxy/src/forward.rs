@@ -1,17 +1,23 @@
 //! Sends one MCP HTTP request upstream and streams the answer back: JSON or SSE bodies
 //! pass through chunk by chunk, never buffered whole. Hop-by-hop headers are dropped both
 //! ways, and so is everything that authenticated the caller to the proxy.
+//!
+//! Each worker thread has its own [`Upstream`]: keep-alive HTTP/1.1 connections (TLS by
+//! rustls for https) driven on that thread, handed out to one request at a time. A
+//! request costs no task spawn and no cross-thread hand-off; a connection costs one task.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use axum::body::Body;
-use axum::response::Response;
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, Method};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use rustls_pki_types::ServerName;
+use tokio::net::TcpStream;
 
 use crate::errors::ProxyError;
 
@@ -30,13 +36,43 @@ const HOP_BY_HOP: [HeaderName; 10] = [
     http::header::HOST,
 ];
 
-type HttpClient = Client<HttpsConnector<HttpConnector>, Body>;
+/// Connecting (TCP and TLS) may take at most this long.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// A connection unused this long is closed rather than reused.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// Connections kept per upstream origin (busy and idle) at most; beyond it a finished
+/// request's connection closes.
+const MAX_KEPT_PER_ORIGIN: usize = 1024;
 
-/// hyper's pooled client over rustls: webpki roots plus `ADP_UPSTREAM_CA_FILE`.
-#[derive(Clone, Debug)]
+/// Where connections go: scheme, host and port.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Origin {
+    https: bool,
+    host: String,
+    port: u16,
+}
+
+struct Kept {
+    sender: SendRequest<Full<Bytes>>,
+    last_used: Instant,
+}
+
+/// One worker's upstream connections. `Mutex` only to be `Sync`: a worker's requests
+/// run on its own thread, so it is never contended.
 pub struct Upstream {
-    client: HttpClient,
+    tls: tokio_rustls::TlsConnector,
     timeout: Duration,
+    max_idle_per_origin: usize,
+    pools: Mutex<HashMap<Origin, Vec<Kept>>>,
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream")
+            .field("timeout", &self.timeout)
+            .field("max_idle_per_origin", &self.max_idle_per_origin)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Upstream {
@@ -44,23 +80,17 @@ impl Upstream {
     pub fn new(
         tls: rustls::ClientConfig,
         timeout: Duration,
-        max_idle_per_host: usize,
+        max_idle_per_origin: usize,
     ) -> anyhow::Result<Upstream> {
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(Duration::from_secs(5)));
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(max_idle_per_host)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .build(https);
-        Ok(Upstream { client, timeout })
+        let mut tls = tls;
+        // MCP's Streamable HTTP is plain request/response: HTTP/1.1 keep-alive suffices
+        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Upstream {
+            tls: tokio_rustls::TlsConnector::from(Arc::new(tls)),
+            timeout,
+            max_idle_per_origin: max_idle_per_origin.max(1),
+            pools: Mutex::new(HashMap::new()),
+        })
     }
 
     /// Forwards and returns the upstream's answer with its body still streaming. Redirects
@@ -69,12 +99,13 @@ impl Upstream {
     pub async fn send(
         &self,
         method: Method,
-        url: &str,
+        url: &Uri,
         mut headers: HeaderMap,
         body: Bytes,
         credential: Option<(HeaderName, HeaderValue)>,
         keep_caller_authorization: bool,
-    ) -> Result<Response, ProxyError> {
+    ) -> Result<http::Response<Incoming>, ProxyError> {
+        let origin = origin_of(url)?;
         strip(&mut headers);
         if !keep_caller_authorization {
             headers.remove(http::header::AUTHORIZATION);
@@ -82,35 +113,181 @@ impl Upstream {
         if let Some((name, value)) = credential {
             headers.insert(name, value);
         }
-        let mut request = http::Request::builder()
-            .method(method)
-            .uri(url)
-            .body(Body::from(body))
-            .map_err(|e| ProxyError::Upstream(format!("bad upstream URL: {e}")))?;
+        if let Some(authority) = url.authority()
+            && let Ok(host) = HeaderValue::from_str(authority.as_str())
+        {
+            headers.insert(http::header::HOST, host);
+        }
+        let mut request = http::Request::new(Full::new(body));
+        *request.method_mut() = method;
+        // HTTP/1.1 to an origin server takes the origin form: path and query only
+        *request.uri_mut() = url
+            .path_and_query()
+            .map_or_else(|| Uri::from_static("/"), |p| Uri::from(p.clone()));
         *request.headers_mut() = headers;
-        let response = tokio::time::timeout(self.timeout, self.client.request(request))
+
+        let exchange = async {
+            let (mut sender, reused) = self.checkout(&origin).await?;
+            let sent = match sender.try_send_request(request).await {
+                Ok(response) => Ok(response),
+                // a kept connection the upstream closed meanwhile: the request never
+                // left, so it goes once more on a fresh connection
+                Err(mut error) if reused && error.message().is_some() => {
+                    let request = error.take_message().ok_or_else(|| {
+                        ProxyError::Upstream("upstream connection closed".into())
+                    })?;
+                    sender = self.connect(&origin).await?;
+                    sender.send_request(request).await
+                }
+                Err(error) => Err(error.into_error()),
+            };
+            self.keep(&origin, sender);
+            sent.map_err(|e| ProxyError::Upstream(adp_core::error::error_chain(&e)))
+        };
+        let response = tokio::time::timeout(self.timeout, exchange)
             .await
-            .map_err(|_| ProxyError::UpstreamTimeout(self.timeout.as_secs()))?
-            .map_err(|e| ProxyError::Upstream(adp_core::error::error_chain(&e)))?;
+            .map_err(|_| ProxyError::UpstreamTimeout(self.timeout.as_secs()))??;
         let (mut parts, body) = response.into_parts();
         strip(&mut parts.headers);
-        Ok(Response::from_parts(parts, Body::new(body)))
+        Ok(http::Response::from_parts(parts, body))
     }
+
+    fn pools(&self) -> std::sync::MutexGuard<'_, HashMap<Origin, Vec<Kept>>> {
+        self.pools
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A connection ready for a request: the most recently used idle one (`true`: kept
+    /// from an earlier request), else a new one.
+    async fn checkout(
+        &self,
+        origin: &Origin,
+    ) -> Result<(SendRequest<Full<Bytes>>, bool), ProxyError> {
+        {
+            let mut pools = self.pools();
+            if let Some(kept) = pools.get_mut(origin) {
+                let now = Instant::now();
+                kept.retain(|k| {
+                    !k.sender.is_closed() && now.duration_since(k.last_used) < IDLE_TIMEOUT
+                });
+                if let Some(at) = kept.iter().rposition(|k| k.sender.is_ready()) {
+                    return Ok((kept.swap_remove(at).sender, true));
+                }
+            }
+        }
+        Ok((self.connect(origin).await?, false))
+    }
+
+    /// Puts a connection back once its request is sent: it serves the next request as
+    /// soon as this response's body has been read.
+    fn keep(&self, origin: &Origin, sender: SendRequest<Full<Bytes>>) {
+        if sender.is_closed() {
+            return;
+        }
+        let mut pools = self.pools();
+        let kept = pools.entry(origin.clone()).or_default();
+        let idle = kept.iter().filter(|k| k.sender.is_ready()).count();
+        if kept.len() < MAX_KEPT_PER_ORIGIN && idle < self.max_idle_per_origin {
+            kept.push(Kept {
+                sender,
+                last_used: Instant::now(),
+            });
+        }
+    }
+
+    async fn connect(&self, origin: &Origin) -> Result<SendRequest<Full<Bytes>>, ProxyError> {
+        let unreachable = |e: &dyn std::error::Error| {
+            ProxyError::Upstream(format!(
+                "cannot connect to {}:{}: {}",
+                origin.host,
+                origin.port,
+                adp_core::error::error_chain(e)
+            ))
+        };
+        let host = origin.host.trim_start_matches('[').trim_end_matches(']');
+        let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((host, origin.port)))
+            .await
+            .map_err(|_| {
+                ProxyError::Upstream(format!(
+                    "connecting to {}:{} timed out",
+                    origin.host, origin.port
+                ))
+            })?
+            .map_err(|e| unreachable(&e))?;
+        let _ = tcp.set_nodelay(true);
+        if !origin.https {
+            return handshake(tcp).await;
+        }
+        let name = ServerName::try_from(host.to_owned())
+            .map_err(|e| ProxyError::Upstream(format!("bad upstream host {host}: {e}")))?;
+        let tls = tokio::time::timeout(CONNECT_TIMEOUT, self.tls.connect(name, tcp))
+            .await
+            .map_err(|_| ProxyError::Upstream(format!("TLS to {host} timed out")))?
+            .map_err(|e| unreachable(&e))?;
+        handshake(tls).await
+    }
+}
+
+async fn handshake<S>(stream: S) -> Result<SendRequest<Full<Bytes>>, ProxyError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| ProxyError::Upstream(adp_core::error::error_chain(&e)))?;
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::debug!(error = %adp_core::error::error_chain(&error), "upstream connection ended");
+        }
+    });
+    Ok(sender)
+}
+
+fn origin_of(url: &Uri) -> Result<Origin, ProxyError> {
+    let https = match url.scheme_str() {
+        Some("https") => true,
+        Some("http") => false,
+        _ => {
+            return Err(ProxyError::Upstream(format!(
+                "upstream URL {url} is not http(s)"
+            )));
+        }
+    };
+    let host = url
+        .host()
+        .ok_or_else(|| ProxyError::Upstream(format!("upstream URL {url} has no host")))?;
+    Ok(Origin {
+        https,
+        host: host.to_owned(),
+        port: url.port_u16().unwrap_or(if https { 443 } else { 80 }),
+    })
 }
 
 /// Removes, in place, what must not cross the proxy: hop-by-hop headers (and those the
 /// `Connection` header names), cookies meant for the proxy's host, and the length the
 /// HTTP stack recomputes.
 fn strip(headers: &mut HeaderMap) {
-    let named_by_connection: Vec<HeaderName> = headers
-        .get_all(http::header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|v| HeaderName::from_bytes(v.trim().as_bytes()).ok())
-        .collect();
-    for name in named_by_connection {
-        headers.remove(name);
+    if headers.contains_key(http::header::CONNECTION) {
+        let named_by_connection: Vec<HeaderName> = headers
+            .get_all(http::header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|v| HeaderName::from_bytes(v.trim().as_bytes()).ok())
+            .collect();
+        for name in named_by_connection {
+            headers.remove(name);
+        }
+    }
+    // one pass over the (few) names present instead of a hashed removal per candidate
+    let present = headers.keys().any(|name| {
+        HOP_BY_HOP.contains(name)
+            || name == http::header::COOKIE
+            || name == http::header::CONTENT_LENGTH
+    });
+    if !present {
+        return;
     }
     for name in HOP_BY_HOP {
         headers.remove(name);
@@ -138,5 +315,17 @@ mod tests {
         assert_eq!(out.len(), 2);
         assert_eq!(out["mcp-session-id"], "abc");
         assert_eq!(out["accept"], "text/event-stream");
+    }
+
+    #[test]
+    fn origins_default_their_ports() {
+        let https = origin_of(&"https://mcp.example.com/mcp".parse().unwrap()).unwrap();
+        assert_eq!((https.https, https.port), (true, 443));
+        let http = origin_of(&"http://127.0.0.1:9000/mcp?x=1".parse().unwrap()).unwrap();
+        assert_eq!(
+            (http.https, http.host.as_str(), http.port),
+            (false, "127.0.0.1", 9000)
+        );
+        assert!(origin_of(&"ftp://x/".parse().unwrap()).is_err());
     }
 }

@@ -2,16 +2,22 @@
 //!
 //! Per call: check the origin, find the route, authenticate the caller's JWT, obtain the
 //! upstream credential (cached), then forward with the caller's JWT replaced by it.
+//! POSTs, nearly all of the traffic, are answered by [`dispatch`] itself; the rest goes
+//! through the axum router.
 
+use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::{HeaderMap, Method, StatusCode};
+use http_body_util::{BodyExt, Either, Limited};
+use hyper::body::Incoming;
 use serde_json::{Value, json};
+use tower::ServiceExt;
 
 use crate::consent::{self, Caller};
 use crate::control_plane::CredentialError;
@@ -48,17 +54,43 @@ impl std::ops::Deref for AppState {
     }
 }
 
+/// What the proxy answers with: an upstream's body passed through untouched, or one
+/// of its own.
+pub type ProxyBody = Either<Incoming, Body>;
+
+/// Everything but MCP POSTs: the SSE stream (GET), session ends (DELETE), health, and
+/// (merged in by the caller) the gRPC gateway.
 pub fn router(state: Arc<AppState>) -> Router {
-    let limit = state.max_request_bytes;
     Router::new()
-        .route(
-            "/mcp/{server}",
-            get(mcp_get).post(mcp_post).delete(mcp_delete),
-        )
+        .route("/mcp/{server}", get(mcp_get).delete(mcp_delete))
         .route("/healthz", get(health))
-        // the body limit is enforced again in the handler for a JSON-RPC shaped error
-        .layer(DefaultBodyLimit::max(limit.saturating_add(1)))
         .with_state(state)
+}
+
+/// One request on a worker: `POST /mcp/{server}` straight to [`mcp_post`] (no routing,
+/// no extractors, the upstream's body not re-boxed), everything else to `router`.
+pub async fn dispatch(
+    state: Arc<AppState>,
+    router: Router,
+    request: http::Request<Incoming>,
+) -> Result<http::Response<ProxyBody>, Infallible> {
+    if request.method() == Method::POST
+        && let Some(server) = request.uri().path().strip_prefix("/mcp/")
+        && !server.is_empty()
+        && !server.contains('/')
+    {
+        let server = server.to_owned();
+        return Ok(mcp_post(&state, &server, request).await);
+    }
+    let response = router
+        .oneshot(request.map(Body::new))
+        .await
+        .unwrap_or_else(|never| match never {});
+    Ok(response.map(Either::Right))
+}
+
+fn own(response: Response) -> http::Response<ProxyBody> {
+    response.map(Either::Right)
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> Response {
@@ -139,25 +171,32 @@ async fn credential(state: &AppState, admitted: &Admitted) -> Result<Credentiale
 }
 
 async fn mcp_post(
-    State(state): State<Arc<AppState>>,
-    Path(server): Path<String>,
-    request: axum::extract::Request,
-) -> Response {
-    // taking the request whole moves its headers; the HeaderMap extractor would copy them
+    state: &AppState,
+    server: &str,
+    request: http::Request<Incoming>,
+) -> http::Response<ProxyBody> {
+    let too_large = || own(ProxyError::TooLarge(state.max_request_bytes).into_response_for(None));
     let (parts, body) = request.into_parts();
-    let headers = parts.headers;
-    let body = match axum::body::to_bytes(body, state.max_request_bytes.saturating_add(1)).await {
-        Ok(body) => body,
-        Err(_) => return ProxyError::TooLarge(state.max_request_bytes).into_response_for(None),
+    let declared = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > state.max_request_bytes) {
+        return too_large();
+    }
+    let body = match Limited::new(body, state.max_request_bytes).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => return too_large(),
     };
     let message = match Message::parse(&body) {
         Ok(message) => message,
-        Err(error) => return ProxyError::Parse(error.to_string()).into_response_for(None),
+        Err(error) => return own(ProxyError::Parse(error.to_string()).into_response_for(None)),
     };
     let id = message.id.clone();
-    match post(&state, &server, headers, body, message).await {
+    match post(state, server, parts.headers, body, message).await {
         Ok(response) => response,
-        Err(error) => error.into_response_for(id.as_ref()),
+        Err(error) => own(error.into_response_for(id.as_ref())),
     }
 }
 
@@ -167,7 +206,7 @@ async fn post(
     headers: HeaderMap,
     mut body: Bytes,
     mut message: Message,
-) -> Result<Response, ProxyError> {
+) -> Result<http::Response<ProxyBody>, ProxyError> {
     if body.len() > state.max_request_bytes {
         return Err(ProxyError::TooLarge(state.max_request_bytes));
     }
@@ -201,7 +240,7 @@ async fn post(
                 version = %view.version,
                 "consent required"
             );
-            return Ok(consent::reply(
+            let reply: Response = consent::reply(
                 &consent,
                 display,
                 &view,
@@ -213,7 +252,8 @@ async fn post(
                 &state.request_states,
                 caller,
             )
-            .into());
+            .into();
+            return Ok(own(reply));
         }
     };
     let passthrough = matches!(
@@ -224,7 +264,7 @@ async fn post(
         .upstream
         .send(
             Method::POST,
-            &admitted.route.upstream_url,
+            upstream_uri(&admitted)?,
             headers,
             body,
             header,
@@ -247,7 +287,15 @@ async fn post(
             },
         );
     }
-    Ok(response)
+    Ok(response.map(Either::Left))
+}
+
+fn upstream_uri(admitted: &Admitted) -> Result<&http::Uri, ProxyError> {
+    admitted
+        .route
+        .upstream_uri
+        .as_ref()
+        .ok_or_else(|| ProxyError::NoUpstream(admitted.route.server.name.clone()))
 }
 
 /// A 2026-07-28 retry carries the `requestState` we sealed: check and spend it, and
@@ -321,15 +369,16 @@ async fn bodiless(
         admitted.route.server.auth,
         adp_core::server::Auth::TokenPassthrough
     );
-    state
+    let response = state
         .upstream
         .send(
             method,
-            &admitted.route.upstream_url,
+            upstream_uri(&admitted)?,
             headers.clone(),
             Bytes::new(),
             header,
             passthrough,
         )
-        .await
+        .await?;
+    Ok(response.map(Body::new))
 }
