@@ -221,7 +221,7 @@ try {
     maxRedirects: 0,
   });
   assert.equal(replayed.status(), 303, 'the old session cookie no longer signs anyone in');
-  assert.equal(replayed.headers().location, '/connections/sign-in');
+  assert.equal(replayed.headers().location, '/connections/sign-in?return_to=%2Fconnections');
 
   await alice.close();
   say({ done: true });

@@ -267,6 +267,16 @@ async fn forms_and_sign_in_refuse_what_this_browser_did_not_start() {
         assert_eq!(sign_out.status, 303);
         let after = browser.get(&format!("{base}/connections")).await.unwrap();
         assert_eq!(after.status, 303);
+        // a deep link comes back to where it pointed once signed in
+        let deep = browser
+            .get(&format!("{base}/connections/{PROVIDER}/revoke"))
+            .await
+            .unwrap();
+        assert_eq!(deep.status, 303);
+        assert_eq!(
+            deep.location.unwrap().as_str(),
+            format!("{base}/connections/sign-in?return_to=%2Fconnections%2F{PROVIDER}%2Frevoke")
+        );
         let events = browser
             .get(&format!("{base}/connections/events"))
             .await

@@ -42,7 +42,11 @@ pub fn router() -> Router<SharedState> {
 
 /// The visitor, or the response to give instead: a redirect to sign in (or a page
 /// saying sign-in is not set up).
-async fn signed_in(state: &SharedState, headers: &HeaderMap) -> Result<Visitor, Response> {
+async fn signed_in(
+    state: &SharedState,
+    headers: &HeaderMap,
+    here: &axum::http::Uri,
+) -> Result<Visitor, Response> {
     match session::visitor(state, headers).await? {
         Some(visitor) => Ok(visitor),
         None if state.sign_in.is_none() => Err(html::message(
@@ -51,15 +55,24 @@ async fn signed_in(state: &SharedState, headers: &HeaderMap) -> Result<Visitor, 
             "This control plane has no identity provider for people to sign in with. \
              An administrator sets ADP_OIDC_ISSUER and ADP_OIDC_CLIENT_ID to turn on the Connections page.",
         )),
-        None => Err(Redirect::to("/connections/sign-in").into_response()),
+        None => {
+            let back: String = url::form_urlencoded::byte_serialize(
+                here.path_and_query()
+                    .map_or("/connections", |p| p.as_str())
+                    .as_bytes(),
+            )
+            .collect();
+            Err(Redirect::to(&format!("/connections/sign-in?return_to={back}")).into_response())
+        }
     }
 }
 
 async fn connections_page(
     AxumState(state): AxumState<SharedState>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Response {
-    let visitor = match signed_in(&state, &headers).await {
+    let visitor = match signed_in(&state, &headers, &uri).await {
         Ok(visitor) => visitor,
         Err(response) => return response,
     };
@@ -67,7 +80,7 @@ async fn connections_page(
     let cards = match state.connections.cards(&identity).await {
         Ok(cards) => cards,
         Err(error) => {
-            tracing::warn!(error = %error.message, "connections page: listing cards failed");
+            tracing::warn!(error = %error.message, code = ?error.code, "connections page: listing cards failed");
             return session::unavailable();
         }
     };
@@ -125,7 +138,7 @@ async fn sign_in(
                 cookies::SIGN_IN,
                 &start.cookie,
                 "/connections/sign-in",
-                600,
+                crate::signin::SIGN_IN_TTL.as_secs(),
                 session::secure(&state),
             );
             response
@@ -150,6 +163,13 @@ async fn sign_in_callback(
         return Redirect::to("/connections").into_response();
     };
     let pending = cookies::read(&headers, cookies::SIGN_IN);
+    let secure = session::secure(&state);
+    // whatever session this browser had (perhaps one planted on it) ends here
+    if let Some(earlier) = cookies::read(&headers, cookies::session_name(secure))
+        && let Err(error) = sign_in.sign_out(&earlier).await
+    {
+        tracing::warn!(error = %adp_core::error::error_chain(&error), "ending an earlier session failed");
+    }
     let outcome = sign_in
         .finish(
             query.state.as_deref(),
@@ -163,12 +183,12 @@ async fn sign_in_callback(
             let mut response = Redirect::to(&signed_in.return_to).into_response();
             cookies::set(
                 &mut response,
-                cookies::SESSION,
+                cookies::session_name(secure),
                 signed_in.cookie.expose_secret(),
                 "/",
                 u64::try_from((signed_in.session.expire_time - chrono::Utc::now()).num_seconds())
                     .unwrap_or(0),
-                session::secure(&state),
+                secure,
             );
             response
         }
@@ -181,7 +201,7 @@ async fn sign_in_callback(
         "",
         "/connections/sign-in",
         0,
-        session::secure(&state),
+        secure,
     );
     response
 }
@@ -225,14 +245,14 @@ async fn sign_out(
     if let Some(sign_in) = &state.sign_in
         && let Err(error) = sign_in.sign_out(visitor.cookie()).await
     {
-        tracing::warn!(%error, "signing out failed");
+        tracing::warn!(error = %adp_core::error::error_chain(&error), "signing out failed");
         return session::unavailable();
     }
     tracing::info!(subject = %visitor.session.subject, "signed out of the connections page");
     let mut response = Redirect::to("/connections/signed-out").into_response();
     cookies::set(
         &mut response,
-        cookies::SESSION,
+        cookies::session_name(session::secure(&state)),
         "",
         "/",
         0,
@@ -293,24 +313,16 @@ async fn connect(
 async fn confirm_revoke(
     AxumState(state): AxumState<SharedState>,
     Path(provider): Path<String>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Response {
-    let visitor = match signed_in(&state, &headers).await {
+    let visitor = match signed_in(&state, &headers, &uri).await {
         Ok(visitor) => visitor,
         Err(response) => return response,
     };
-    let card = match state.connections.card(&visitor.identity(), &provider).await {
+    let card = match own_card(&state, &visitor, &provider).await {
         Ok(card) => card,
-        Err(error) if error.code == adp_core::Code::NotFound => {
-            return html::message_with_link(
-                StatusCode::NOT_FOUND,
-                "Unknown account",
-                "There is no such provider to revoke.",
-                "Back to your connections",
-                "/connections",
-            );
-        }
-        Err(_) => return session::unavailable(),
+        Err(response) => return response,
     };
     let name = html::escape(card.display_name());
     let title = format!("Revoke {}?", card.display_name());
@@ -325,8 +337,8 @@ async fn confirm_revoke(
     let body = format!(
         "<h1>{}</h1>{consequence}\
          <form method=\"post\" action=\"/connections/{}/revoke\" class=\"actions\">{}\
-         <button type=\"submit\" class=\"danger\" autofocus>Revoke {name}</button>\
-         <a class=\"button secondary\" href=\"/connections#card-{}\">Cancel</a></form>",
+         <button type=\"submit\" class=\"danger\">Revoke {name}</button>\
+         <a class=\"button secondary\" href=\"/connections#card-{}\" autofocus>Cancel</a></form>",
         html::escape(&title),
         html::escape(&card.provider.name),
         visitor.csrf_field(),
@@ -349,9 +361,9 @@ async fn revoke(
         Err(response) => return response,
     };
     let identity = visitor.identity();
-    let card = match state.connections.card(&identity, &provider).await {
+    let card = match own_card(&state, &visitor, &provider).await {
         Ok(card) => card,
-        Err(_) => return session::unavailable(),
+        Err(response) => return response,
     };
     let name = card.display_name().to_owned();
     if card.connection.is_none() {
@@ -373,6 +385,28 @@ async fn revoke(
         }
     };
     session::redirect_with_notice(&state, &identity, &notice, None)
+}
+
+/// The visitor's card for `provider`, or the page to answer with instead.
+async fn own_card(
+    state: &SharedState,
+    visitor: &Visitor,
+    provider: &str,
+) -> Result<crate::connections::Card, Response> {
+    match state.connections.card(&visitor.identity(), provider).await {
+        Ok(card) => Ok(card),
+        Err(error) if error.code == adp_core::Code::NotFound => Err(html::message_with_link(
+            StatusCode::NOT_FOUND,
+            "Unknown account",
+            "There is no such provider.",
+            "Back to your connections",
+            "/connections",
+        )),
+        Err(error) => {
+            tracing::warn!(provider, error = %error.message, code = ?error.code, "connections page: reading a card failed");
+            Err(session::unavailable())
+        }
+    }
 }
 
 async fn stylesheet() -> Response {

@@ -133,9 +133,9 @@ impl Upstream {
                 // a kept connection the upstream closed meanwhile: the request never
                 // left, so it goes once more on a fresh connection
                 Err(mut error) if reused && error.message().is_some() => {
-                    let request = error.take_message().ok_or_else(|| {
-                        ProxyError::Upstream("upstream connection closed".into())
-                    })?;
+                    let request = error
+                        .take_message()
+                        .ok_or_else(|| ProxyError::Upstream("upstream connection closed".into()))?;
                     sender = self.connect(&origin).await?;
                     sender.send_request(request).await
                 }

@@ -66,4 +66,10 @@ mod tests {
         assert_eq!(read(&headers, "b").as_deref(), Some("2"));
         assert_eq!(read(&headers, FLASH), None);
     }
+
+    #[test]
+    fn over_https_the_session_cookie_is_host_only() {
+        assert_eq!(session_name(true), "__Host-adp_session");
+        assert_eq!(session_name(false), "adp_session");
+    }
 }
