@@ -317,6 +317,90 @@ mod tests {
         assert_eq!(out["accept"], "text/event-stream");
     }
 
+    /// A tiny HTTP/1.1 upstream: answers every request on a connection with 200 and
+    /// `connection N`, and closes each connection after `per_connection` answers.
+    async fn upstream(per_connection: usize) -> (Uri, Arc<std::sync::atomic::AtomicUsize>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let uri: Uri = format!("http://{}/mcp", listener.local_addr().unwrap())
+            .parse()
+            .unwrap();
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let n = count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                tokio::spawn(async move {
+                    let mut buffer = vec![0u8; 4096];
+                    for _ in 0..per_connection {
+                        let mut seen = Vec::new();
+                        while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                            let read = socket.read(&mut buffer).await.unwrap_or(0);
+                            if read == 0 {
+                                return;
+                            }
+                            seen.extend_from_slice(&buffer[..read]);
+                        }
+                        let body = format!("connection {n}");
+                        let answer = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+                            body.len()
+                        );
+                        socket.write_all(answer.as_bytes()).await.unwrap();
+                    }
+                    // no `Connection: close`: the client finds out when it reuses it
+                });
+            }
+        });
+        (uri, accepted)
+    }
+
+    async fn get(upstream: &Upstream, uri: &Uri) -> String {
+        let response = upstream
+            .send(
+                Method::GET,
+                uri,
+                HeaderMap::new(),
+                Bytes::new(),
+                None,
+                false,
+            )
+            .await
+            .unwrap();
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        String::from_utf8(body.to_vec()).unwrap()
+    }
+
+    fn client() -> Upstream {
+        let tls = crate::tls::client_config(None).unwrap();
+        Upstream::new(tls, Duration::from_secs(5), 8).unwrap()
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn connections_are_kept_and_reused() {
+        let (uri, accepted) = upstream(100).await;
+        let upstream = client();
+        for _ in 0..5 {
+            assert_eq!(get(&upstream, &uri).await, "connection 1");
+        }
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_connection_the_upstream_closed_is_replaced() {
+        let (uri, accepted) = upstream(1).await;
+        let upstream = client();
+        assert_eq!(get(&upstream, &uri).await, "connection 1");
+        // the upstream hung up after answering; the next call still gets through
+        assert_eq!(get(&upstream, &uri).await, "connection 2");
+        assert_eq!(get(&upstream, &uri).await, "connection 3");
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 3);
+    }
+
     #[test]
     fn origins_default_their_ports() {
         let https = origin_of(&"https://mcp.example.com/mcp".parse().unwrap()).unwrap();
