@@ -206,6 +206,13 @@ async fn serve(
         let tcp = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((tcp, _)) => tcp,
+                // a client that gave up before we accepted: nothing to wait for
+                Err(error) if matches!(
+                    error.kind(),
+                    std::io::ErrorKind::ConnectionAborted
+                        | std::io::ErrorKind::ConnectionReset
+                        | std::io::ErrorKind::ConnectionRefused
+                ) => continue,
                 Err(error) => {
                     // out of descriptors and the like: pause rather than spin
                     tracing::warn!(worker, %error, "accept failed");

@@ -36,8 +36,12 @@ const HOP_BY_HOP: [HeaderName; 10] = [
     http::header::HOST,
 ];
 
-/// Connecting (TCP and TLS) may take at most this long.
+/// Connecting (TCP and TLS) may take at most this long in all...
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// ...and one resolved address at most this long before the next is tried.
+const CONNECT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often the whole pool is swept of closed and long-idle connections.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(30);
 /// A connection unused this long is closed rather than reused.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// Connections kept per upstream origin (busy and idle) at most; beyond it a finished
@@ -63,7 +67,35 @@ pub struct Upstream {
     tls: tokio_rustls::TlsConnector,
     timeout: Duration,
     max_idle_per_origin: usize,
-    pools: Mutex<HashMap<Origin, Vec<Kept>>>,
+    pools: Mutex<Pools>,
+}
+
+struct Pools {
+    /// Per origin, oldest first: busy connections (a response body still streaming)
+    /// and idle ones, told apart by `is_ready`.
+    by_origin: HashMap<Origin, Vec<Kept>>,
+    last_sweep: Instant,
+}
+
+impl Pools {
+    /// Drops closed and long-idle connections of every origin, and origins left empty,
+    /// so an upstream that stopped getting calls does not keep sockets open.
+    fn sweep_if_due(&mut self, now: Instant) {
+        if now.duration_since(self.last_sweep) < SWEEP_INTERVAL {
+            return;
+        }
+        self.last_sweep = now;
+        self.by_origin.retain(|_, kept| {
+            kept.retain(|k| k.is_live(now));
+            !kept.is_empty()
+        });
+    }
+}
+
+impl Kept {
+    fn is_live(&self, now: Instant) -> bool {
+        !self.sender.is_closed() && now.duration_since(self.last_used) < IDLE_TIMEOUT
+    }
 }
 
 impl std::fmt::Debug for Upstream {
@@ -84,12 +116,16 @@ impl Upstream {
     ) -> anyhow::Result<Upstream> {
         let mut tls = tls;
         // MCP's Streamable HTTP is plain request/response: HTTP/1.1 keep-alive suffices
+        // (an upstream that speaks only HTTP/2 is not supported on this path)
         tls.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Upstream {
             tls: tokio_rustls::TlsConnector::from(Arc::new(tls)),
             timeout,
             max_idle_per_origin: max_idle_per_origin.max(1),
-            pools: Mutex::new(HashMap::new()),
+            pools: Mutex::new(Pools {
+                by_origin: HashMap::new(),
+                last_sweep: Instant::now(),
+            }),
         })
     }
 
@@ -113,9 +149,7 @@ impl Upstream {
         if let Some((name, value)) = credential {
             headers.insert(name, value);
         }
-        if let Some(authority) = url.authority()
-            && let Ok(host) = HeaderValue::from_str(authority.as_str())
-        {
+        if let Ok(host) = HeaderValue::from_str(&host_header(url, &origin)) {
             headers.insert(http::header::HOST, host);
         }
         let mut request = http::Request::new(Full::new(body));
@@ -152,7 +186,7 @@ impl Upstream {
         Ok(http::Response::from_parts(parts, body))
     }
 
-    fn pools(&self) -> std::sync::MutexGuard<'_, HashMap<Origin, Vec<Kept>>> {
+    fn pools(&self) -> std::sync::MutexGuard<'_, Pools> {
         self.pools
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -166,11 +200,21 @@ impl Upstream {
     ) -> Result<(SendRequest<Full<Bytes>>, bool), ProxyError> {
         {
             let mut pools = self.pools();
-            if let Some(kept) = pools.get_mut(origin) {
-                let now = Instant::now();
-                kept.retain(|k| {
-                    !k.sender.is_closed() && now.duration_since(k.last_used) < IDLE_TIMEOUT
-                });
+            let now = Instant::now();
+            pools.sweep_if_due(now);
+            if let Some(kept) = pools.by_origin.get_mut(origin) {
+                kept.retain(|k| k.is_live(now));
+                // more idle than allowed (after a burst, say): close the oldest idle ones
+                let mut idle = kept.iter().filter(|k| k.sender.is_ready()).count();
+                if idle > self.max_idle_per_origin {
+                    kept.retain(|k| {
+                        if idle > self.max_idle_per_origin && k.sender.is_ready() {
+                            idle -= 1;
+                            return false;
+                        }
+                        true
+                    });
+                }
                 if let Some(at) = kept.iter().rposition(|k| k.sender.is_ready()) {
                     return Ok((kept.swap_remove(at).sender, true));
                 }
@@ -186,9 +230,9 @@ impl Upstream {
             return;
         }
         let mut pools = self.pools();
-        let kept = pools.entry(origin.clone()).or_default();
-        let idle = kept.iter().filter(|k| k.sender.is_ready()).count();
-        if kept.len() < MAX_KEPT_PER_ORIGIN && idle < self.max_idle_per_origin {
+        let kept = pools.by_origin.entry(origin.clone()).or_default();
+        // most are still busy here; the idle limit applies when they are checked out
+        if kept.len() < MAX_KEPT_PER_ORIGIN {
             kept.push(Kept {
                 sender,
                 last_used: Instant::now(),
@@ -206,22 +250,46 @@ impl Upstream {
             ))
         };
         let host = origin.host.trim_start_matches('[').trim_end_matches(']');
-        let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((host, origin.port)))
-            .await
-            .map_err(|_| {
-                ProxyError::Upstream(format!(
-                    "connecting to {}:{} timed out",
-                    origin.host, origin.port
-                ))
-            })?
-            .map_err(|e| unreachable(&e))?;
+        let timed_out = || {
+            ProxyError::Upstream(format!(
+                "connecting to {}:{} timed out",
+                origin.host, origin.port
+            ))
+        };
+        let deadline = tokio::time::Instant::now() + CONNECT_TIMEOUT;
+        let addresses: Vec<std::net::SocketAddr> =
+            tokio::time::timeout_at(deadline, tokio::net::lookup_host((host, origin.port)))
+                .await
+                .map_err(|_| timed_out())?
+                .map_err(|e| unreachable(&e))?
+                .collect();
+        // each address in turn, none allowed the whole budget, so one unreachable
+        // address family does not sink the call
+        let mut last_error = None;
+        let mut connected = None;
+        for address in addresses {
+            let attempt = (tokio::time::Instant::now() + CONNECT_ATTEMPT_TIMEOUT).min(deadline);
+            match tokio::time::timeout_at(attempt, TcpStream::connect(address)).await {
+                Ok(Ok(tcp)) => {
+                    connected = Some(tcp);
+                    break;
+                }
+                Ok(Err(error)) => last_error = Some(unreachable(&error)),
+                Err(_) => last_error = Some(timed_out()),
+            }
+        }
+        let tcp = connected.ok_or_else(|| {
+            last_error.unwrap_or_else(|| {
+                ProxyError::Upstream(format!("{} has no addresses", origin.host))
+            })
+        })?;
         let _ = tcp.set_nodelay(true);
         if !origin.https {
             return handshake(tcp).await;
         }
         let name = ServerName::try_from(host.to_owned())
             .map_err(|e| ProxyError::Upstream(format!("bad upstream host {host}: {e}")))?;
-        let tls = tokio::time::timeout(CONNECT_TIMEOUT, self.tls.connect(name, tcp))
+        let tls = tokio::time::timeout_at(deadline, self.tls.connect(name, tcp))
             .await
             .map_err(|_| ProxyError::Upstream(format!("TLS to {host} timed out")))?
             .map_err(|e| unreachable(&e))?;
@@ -242,6 +310,16 @@ where
         }
     });
     Ok(sender)
+}
+
+/// `Host`: the host, and the port only when it is not the scheme's default. Never
+/// the URL's user info.
+fn host_header(url: &Uri, origin: &Origin) -> String {
+    let default_port = if origin.https { 443 } else { 80 };
+    match url.port_u16() {
+        Some(port) if port != default_port => format!("{}:{port}", origin.host),
+        _ => origin.host.clone(),
+    }
 }
 
 fn origin_of(url: &Uri) -> Result<Origin, ProxyError> {
@@ -411,5 +489,13 @@ mod tests {
             (false, "127.0.0.1", 9000)
         );
         assert!(origin_of(&"ftp://x/".parse().unwrap()).is_err());
+        let with_user: Uri = "https://user:pw@mcp.example.com:8443/mcp".parse().unwrap();
+        let origin = origin_of(&with_user).unwrap();
+        assert_eq!(host_header(&with_user, &origin), "mcp.example.com:8443");
+        let default: Uri = "https://mcp.example.com:443/mcp".parse().unwrap();
+        assert_eq!(
+            host_header(&default, &origin_of(&default).unwrap()),
+            "mcp.example.com"
+        );
     }
 }

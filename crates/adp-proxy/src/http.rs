@@ -62,7 +62,13 @@ pub type ProxyBody = Either<Incoming, Body>;
 /// (merged in by the caller) the gRPC gateway.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
-        .route("/mcp/{server}", get(mcp_get).delete(mcp_delete))
+        // POSTs never get here (see `dispatch`); listed so a 405's `Allow` names POST
+        .route(
+            "/mcp/{server}",
+            get(mcp_get)
+                .delete(mcp_delete)
+                .post(|| async { StatusCode::NOT_FOUND }),
+        )
         .route("/healthz", get(health))
         .with_state(state)
 }
@@ -79,7 +85,10 @@ pub async fn dispatch(
         && !server.is_empty()
         && !server.contains('/')
     {
-        let server = server.to_owned();
+        // decoded as axum's `Path` does for GET and DELETE
+        let server = percent_encoding::percent_decode_str(server)
+            .decode_utf8_lossy()
+            .into_owned();
         return Ok(mcp_post(&state, &server, request).await);
     }
     let response = router
