@@ -56,6 +56,36 @@ struct Origin {
     port: u16,
 }
 
+/// An upstream URL resolved once per route: what each call needs of it (where to
+/// connect, the `Host` header, the origin-form request target), none of it recomputed
+/// per call.
+#[derive(Clone, Debug)]
+pub struct Target {
+    origin: Origin,
+    host: HeaderValue,
+    path_and_query: Uri,
+}
+
+impl Target {
+    pub fn parse(url: &str) -> Result<Target, ProxyError> {
+        let uri: Uri = url
+            .parse()
+            .map_err(|_| ProxyError::Upstream(format!("upstream URL {url:?} is not a URL")))?;
+        let origin = origin_of(&uri)?;
+        let host = HeaderValue::from_str(&host_header(&uri, &origin))
+            .map_err(|_| ProxyError::Upstream(format!("upstream URL {url:?} has a bad host")))?;
+        // HTTP/1.1 to an origin server takes the origin form: path and query only
+        let path_and_query = uri
+            .path_and_query()
+            .map_or_else(|| Uri::from_static("/"), |p| Uri::from(p.clone()));
+        Ok(Target {
+            origin,
+            host,
+            path_and_query,
+        })
+    }
+}
+
 struct Kept {
     sender: SendRequest<Full<Bytes>>,
     last_used: Instant,
@@ -78,15 +108,25 @@ struct Pools {
 }
 
 impl Pools {
-    /// Drops closed and long-idle connections of every origin, and origins left empty,
-    /// so an upstream that stopped getting calls does not keep sockets open.
-    fn sweep_if_due(&mut self, now: Instant) {
+    /// Drops closed and long-idle connections of every origin, idle ones beyond
+    /// `max_idle` (the oldest first, left over from a burst), and origins left empty, so
+    /// an upstream that stopped getting calls does not keep sockets open. Runs at most
+    /// every [`SWEEP_INTERVAL`], not on every call.
+    fn sweep_if_due(&mut self, now: Instant, max_idle: usize) {
         if now.duration_since(self.last_sweep) < SWEEP_INTERVAL {
             return;
         }
         self.last_sweep = now;
         self.by_origin.retain(|_, kept| {
             kept.retain(|k| k.is_live(now));
+            let mut idle = kept.iter().filter(|k| k.sender.is_ready()).count();
+            kept.retain(|k| {
+                if idle > max_idle && k.sender.is_ready() {
+                    idle -= 1;
+                    return false;
+                }
+                true
+            });
             !kept.is_empty()
         });
     }
@@ -135,13 +175,13 @@ impl Upstream {
     pub async fn send(
         &self,
         method: Method,
-        url: &Uri,
+        target: &Target,
         mut headers: HeaderMap,
         body: Bytes,
         credential: Option<(HeaderName, HeaderValue)>,
         keep_caller_authorization: bool,
     ) -> Result<http::Response<Incoming>, ProxyError> {
-        let origin = origin_of(url)?;
+        let origin = &target.origin;
         strip(&mut headers);
         if !keep_caller_authorization {
             headers.remove(http::header::AUTHORIZATION);
@@ -149,19 +189,14 @@ impl Upstream {
         if let Some((name, value)) = credential {
             headers.insert(name, value);
         }
-        if let Ok(host) = HeaderValue::from_str(&host_header(url, &origin)) {
-            headers.insert(http::header::HOST, host);
-        }
+        headers.insert(http::header::HOST, target.host.clone());
         let mut request = http::Request::new(Full::new(body));
         *request.method_mut() = method;
-        // HTTP/1.1 to an origin server takes the origin form: path and query only
-        *request.uri_mut() = url
-            .path_and_query()
-            .map_or_else(|| Uri::from_static("/"), |p| Uri::from(p.clone()));
+        *request.uri_mut() = target.path_and_query.clone();
         *request.headers_mut() = headers;
 
         let exchange = async {
-            let (mut sender, reused) = self.checkout(&origin).await?;
+            let (mut sender, reused) = self.checkout(origin).await?;
             let sent = match sender.try_send_request(request).await {
                 Ok(response) => Ok(response),
                 // a kept connection the upstream closed meanwhile: the request never
@@ -170,12 +205,12 @@ impl Upstream {
                     let request = error
                         .take_message()
                         .ok_or_else(|| ProxyError::Upstream("upstream connection closed".into()))?;
-                    sender = self.connect(&origin).await?;
+                    sender = self.connect(origin).await?;
                     sender.send_request(request).await
                 }
                 Err(error) => Err(error.into_error()),
             };
-            self.keep(&origin, sender);
+            self.keep(origin, sender);
             sent.map_err(|e| ProxyError::Upstream(adp_core::error::error_chain(&e)))
         };
         let response = tokio::time::timeout(self.timeout, exchange)
@@ -201,21 +236,13 @@ impl Upstream {
         {
             let mut pools = self.pools();
             let now = Instant::now();
-            pools.sweep_if_due(now);
+            pools.sweep_if_due(now, self.max_idle_per_origin);
             if let Some(kept) = pools.by_origin.get_mut(origin) {
-                kept.retain(|k| k.is_live(now));
-                // more idle than allowed (after a burst, say): close the oldest idle ones
-                let mut idle = kept.iter().filter(|k| k.sender.is_ready()).count();
-                if idle > self.max_idle_per_origin {
-                    kept.retain(|k| {
-                        if idle > self.max_idle_per_origin && k.sender.is_ready() {
-                            idle -= 1;
-                            return false;
-                        }
-                        true
-                    });
-                }
-                if let Some(at) = kept.iter().rposition(|k| k.sender.is_ready()) {
+                // the most recently kept usable one; closed and stale ones wait for the sweep
+                if let Some(at) = kept
+                    .iter()
+                    .rposition(|k| k.sender.is_ready() && k.is_live(now))
+                {
                     return Ok((kept.swap_remove(at).sender, true));
                 }
             }
@@ -397,12 +424,11 @@ mod tests {
 
     /// A tiny HTTP/1.1 upstream: answers every request on a connection with 200 and
     /// `connection N`, and closes each connection after `per_connection` answers.
-    async fn upstream(per_connection: usize) -> (Uri, Arc<std::sync::atomic::AtomicUsize>) {
+    async fn upstream(per_connection: usize) -> (Target, Arc<std::sync::atomic::AtomicUsize>) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let uri: Uri = format!("http://{}/mcp", listener.local_addr().unwrap())
-            .parse()
-            .unwrap();
+        let target =
+            Target::parse(&format!("http://{}/mcp", listener.local_addr().unwrap())).unwrap();
         let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let count = accepted.clone();
         tokio::spawn(async move {
@@ -431,14 +457,14 @@ mod tests {
                 });
             }
         });
-        (uri, accepted)
+        (target, accepted)
     }
 
-    async fn get(upstream: &Upstream, uri: &Uri) -> String {
+    async fn get(upstream: &Upstream, target: &Target) -> String {
         let response = upstream
             .send(
                 Method::GET,
-                uri,
+                target,
                 HeaderMap::new(),
                 Bytes::new(),
                 None,
@@ -460,22 +486,22 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn connections_are_kept_and_reused() {
-        let (uri, accepted) = upstream(100).await;
+        let (target, accepted) = upstream(100).await;
         let upstream = client();
         for _ in 0..5 {
-            assert_eq!(get(&upstream, &uri).await, "connection 1");
+            assert_eq!(get(&upstream, &target).await, "connection 1");
         }
         assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     #[tokio::test(flavor = "current_thread")]
     async fn a_connection_the_upstream_closed_is_replaced() {
-        let (uri, accepted) = upstream(1).await;
+        let (target, accepted) = upstream(1).await;
         let upstream = client();
-        assert_eq!(get(&upstream, &uri).await, "connection 1");
+        assert_eq!(get(&upstream, &target).await, "connection 1");
         // the upstream hung up after answering; the next call still gets through
-        assert_eq!(get(&upstream, &uri).await, "connection 2");
-        assert_eq!(get(&upstream, &uri).await, "connection 3");
+        assert_eq!(get(&upstream, &target).await, "connection 2");
+        assert_eq!(get(&upstream, &target).await, "connection 3");
         assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 3);
     }
 
@@ -497,5 +523,11 @@ mod tests {
             host_header(&default, &origin_of(&default).unwrap()),
             "mcp.example.com"
         );
+        let target = Target::parse("http://127.0.0.1:9000/mcp?x=1").unwrap();
+        assert_eq!(target.path_and_query, "/mcp?x=1");
+        assert_eq!(target.host, "127.0.0.1:9000");
+        assert_eq!(Target::parse("https://h").unwrap().path_and_query, "/");
+        assert!(Target::parse("not a url").is_err());
+        assert!(Target::parse("").is_err());
     }
 }

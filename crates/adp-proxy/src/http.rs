@@ -273,7 +273,7 @@ async fn post(
         .upstream
         .send(
             Method::POST,
-            upstream_uri(&admitted)?,
+            upstream_target(&admitted)?,
             headers,
             body,
             header,
@@ -299,10 +299,10 @@ async fn post(
     Ok(response.map(Either::Left))
 }
 
-fn upstream_uri(admitted: &Admitted) -> Result<&http::Uri, ProxyError> {
+fn upstream_target(admitted: &Admitted) -> Result<&crate::forward::Target, ProxyError> {
     admitted
         .route
-        .upstream_uri
+        .upstream
         .as_ref()
         .ok_or_else(|| ProxyError::NoUpstream(admitted.route.server.name.clone()))
 }
@@ -382,7 +382,7 @@ async fn bodiless(
         .upstream
         .send(
             method,
-            upstream_uri(&admitted)?,
+            upstream_target(&admitted)?,
             headers.clone(),
             Bytes::new(),
             header,

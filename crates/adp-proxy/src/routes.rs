@@ -15,8 +15,8 @@ use prost::Message;
 pub struct Route {
     pub server: McpServer,
     pub upstream_url: String,
-    /// `upstream_url` parsed once; `None` when it is missing or not a URL.
-    pub upstream_uri: Option<http::Uri>,
+    /// `upstream_url` resolved once; `None` when it is missing or not an http(s) URL.
+    pub upstream: Option<crate::forward::Target>,
     /// The deprecated 2024-11-05 HTTP+SSE transport rather than Streamable HTTP.
     pub legacy_sse: bool,
     /// Changes whenever anything about the server changes, so credentials cached under
@@ -29,11 +29,7 @@ impl Route {
         let server = McpServer::try_from(config.server.clone()?).ok()?;
         Some(Route {
             server,
-            upstream_uri: config
-                .upstream_url
-                .parse::<http::Uri>()
-                .ok()
-                .filter(|uri| uri.host().is_some()),
+            upstream: crate::forward::Target::parse(&config.upstream_url).ok(),
             upstream_url: config.upstream_url.clone(),
             legacy_sse: config.transport == pb::Transport::Sse as i32,
             generation: fingerprint(&config.encode_to_vec()),

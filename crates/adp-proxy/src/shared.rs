@@ -58,7 +58,7 @@ impl Shared {
         if !route.server.enabled {
             return Err(ProxyError::Disabled(server.to_owned()));
         }
-        if route.upstream_uri.is_none() {
+        if route.upstream.is_none() {
             return Err(ProxyError::NoUpstream(server.to_owned()));
         }
         let header = authorization.ok_or_else(|| {
