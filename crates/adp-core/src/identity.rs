@@ -8,6 +8,7 @@
 mod config;
 mod error;
 mod jwks;
+mod strength;
 mod verifier;
 
 use std::collections::BTreeSet;
@@ -17,6 +18,7 @@ pub use config::{
     DEFAULT_PERMISSIONS_CLAIM, KeySource, VerifierConfig,
 };
 pub use error::{AuthError, IdentityError};
+pub use strength::{WeakJwtSettings, check_jwt_settings};
 pub use verifier::{Verifier, mint_hs256};
 
 /// A verified caller.

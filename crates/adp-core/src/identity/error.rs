@@ -25,6 +25,9 @@ pub enum AuthError {
     WrongIssuer,
     #[error("token is intended for another audience")]
     WrongAudience,
+    /// A token meant for ADP itself, presented where it would be forwarded upstream.
+    #[error("token is intended for adp itself and is never forwarded to an upstream")]
+    AdpAudience,
     #[error("token is signed with an unknown key")]
     UnknownKey,
     #[error("token signing keys are unavailable, try again later")]
@@ -44,7 +47,7 @@ impl AuthError {
             Self::Expired => "TOKEN_EXPIRED",
             Self::NotYetValid => "TOKEN_NOT_YET_VALID",
             Self::WrongIssuer => "TOKEN_WRONG_ISSUER",
-            Self::WrongAudience => "TOKEN_WRONG_AUDIENCE",
+            Self::WrongAudience | Self::AdpAudience => "TOKEN_WRONG_AUDIENCE",
             Self::UnknownKey => "TOKEN_UNKNOWN_KEY",
             Self::KeysUnavailable => "KEYS_UNAVAILABLE",
         }

@@ -386,3 +386,78 @@ fn identity_built_directly() {
     assert!(identity.has_permission("proxy"));
     assert_eq!(identity.permissions().len(), 1);
 }
+
+const RESOURCE: &str = "https://mcp.example.com/mcp";
+
+#[tokio::test]
+async fn a_passthrough_token_names_the_resource_and_not_adp() {
+    let verifier = verifier();
+    let for_upstream = mint(json!({ "aud": RESOURCE }));
+    let identity = verifier
+        .verify_for_resource(&for_upstream, RESOURCE)
+        .await
+        .unwrap();
+    assert_eq!(identity.subject, "user-1");
+    let among_others = mint(json!({ "aud": ["other", RESOURCE] }));
+    assert!(
+        verifier
+            .verify_for_resource(&among_others, RESOURCE)
+            .await
+            .is_ok()
+    );
+
+    // ADP's own token, alone or naming the upstream as well, never qualifies
+    let ours = mint(json!({}));
+    assert_eq!(
+        verifier.verify_for_resource(&ours, RESOURCE).await,
+        Err(AuthError::WrongAudience)
+    );
+    let both = mint(json!({ "aud": [AUDIENCE, RESOURCE] }));
+    assert_eq!(
+        verifier.verify_for_resource(&both, RESOURCE).await,
+        Err(AuthError::AdpAudience)
+    );
+    let elsewhere = mint(json!({ "aud": "https://other.example.com/mcp" }));
+    assert_eq!(
+        verifier.verify_for_resource(&elsewhere, RESOURCE).await,
+        Err(AuthError::WrongAudience)
+    );
+    // and a token for the upstream is not one for ADP
+    assert_eq!(
+        verifier.verify(&for_upstream).await,
+        Err(AuthError::WrongAudience)
+    );
+    // the other checks still apply
+    let expired = mint(json!({ "aud": RESOURCE, "exp": now() - 3600 }));
+    assert_eq!(
+        verifier.verify_for_resource(&expired, RESOURCE).await,
+        Err(AuthError::Expired)
+    );
+    let forged = mint_hs256(b"another secret", &claims(json!({ "aud": RESOURCE }))).unwrap();
+    assert_eq!(
+        verifier.verify_for_resource(&forged, RESOURCE).await,
+        Err(AuthError::BadSignature)
+    );
+}
+
+#[tokio::test]
+async fn without_an_adp_audience_a_passthrough_token_still_needs_the_resource() {
+    let verifier = verifier_with(|config| config.audience = None);
+    let no_aud = mint(json!({ "aud": null }));
+    assert_eq!(
+        verifier.verify_for_resource(&no_aud, RESOURCE).await,
+        Err(AuthError::MissingClaim("aud"))
+    );
+    let elsewhere = mint(json!({ "aud": "adp" }));
+    assert_eq!(
+        verifier.verify_for_resource(&elsewhere, RESOURCE).await,
+        Err(AuthError::WrongAudience)
+    );
+    let for_upstream = mint(json!({ "aud": RESOURCE }));
+    assert!(
+        verifier
+            .verify_for_resource(&for_upstream, RESOURCE)
+            .await
+            .is_ok()
+    );
+}

@@ -24,6 +24,8 @@ pub struct Verifier {
 struct Inner {
     /// `exp`, `nbf`, `iss`, `aud` and required-claim rules; only `algorithms` varies per token.
     validation: Validation,
+    /// ADP's own audience (`ADP_JWT_AUDIENCE`), which a passthrough token must not name.
+    audience: Option<String>,
     permissions_claim: String,
     keys: Keys,
 }
@@ -63,6 +65,7 @@ impl Verifier {
         Ok(Self {
             inner: Arc::new(Inner {
                 validation: validation(&config),
+                audience: config.audience.clone(),
                 permissions_claim: config.permissions_claim,
                 keys,
             }),
@@ -70,7 +73,31 @@ impl Verifier {
     }
 
     pub async fn verify(&self, token: &str) -> Result<Identity, AuthError> {
-        let claims = self.verified_claims(token).await?;
+        let claims = self.verified_claims(token, &self.inner.validation).await?;
+        identity_from_claims(&claims, &self.inner.permissions_claim)
+    }
+
+    /// Verifies a token its bearer wants forwarded to the upstream identified by
+    /// `resource` (token passthrough; RFC 8707 calls that URL the resource): the same
+    /// keys, issuer, `exp` and `nbf` rules as [`Verifier::verify`], but `aud` must be
+    /// present and name `resource`, and must not name ADP's own audience. A token good
+    /// for ADP thus never reaches an upstream, where it could be replayed against ADP;
+    /// without a configured ADP audience, only the `resource` rule applies.
+    pub async fn verify_for_resource(
+        &self,
+        token: &str,
+        resource: &str,
+    ) -> Result<Identity, AuthError> {
+        let mut validation = self.inner.validation.clone();
+        validation.validate_aud = true;
+        validation.set_audience(&[resource]);
+        validation.required_spec_claims.insert("aud".to_owned());
+        let claims = self.verified_claims(token, &validation).await?;
+        if let Some(ours) = &self.inner.audience
+            && audiences(&claims).any(|aud| aud == ours)
+        {
+            return Err(AuthError::AdpAudience);
+        }
         identity_from_claims(&claims, &self.inner.permissions_claim)
     }
 
@@ -80,12 +107,16 @@ impl Verifier {
         &self,
         token: &str,
     ) -> Result<(Identity, Map<String, Value>), AuthError> {
-        let claims = self.verified_claims(token).await?;
+        let claims = self.verified_claims(token, &self.inner.validation).await?;
         let identity = identity_from_claims(&claims, &self.inner.permissions_claim)?;
         Ok((identity, claims))
     }
 
-    async fn verified_claims(&self, token: &str) -> Result<Map<String, Value>, AuthError> {
+    async fn verified_claims(
+        &self,
+        token: &str,
+        validation: &Validation,
+    ) -> Result<Map<String, Value>, AuthError> {
         if token.is_empty() {
             return Err(AuthError::MissingToken);
         }
@@ -105,7 +136,7 @@ impl Verifier {
             }
             Keys::Jwks(_) => return Err(AuthError::DisallowedAlgorithm),
         };
-        let mut validation = self.inner.validation.clone();
+        let mut validation = validation.clone();
         validation.algorithms = vec![alg];
         Ok(
             jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation)
@@ -134,6 +165,16 @@ fn validation(config: &VerifierConfig) -> Validation {
     }
     validation.set_required_spec_claims(&required);
     validation
+}
+
+/// The `aud` claim's values: one string or an array of them.
+fn audiences(claims: &Map<String, Value>) -> impl Iterator<Item = &str> {
+    let values: &[Value] = match claims.get("aud") {
+        Some(Value::Array(values)) => values,
+        Some(single) => std::slice::from_ref(single),
+        None => &[],
+    };
+    values.iter().filter_map(Value::as_str)
 }
 
 fn auth_error(kind: ErrorKind) -> AuthError {
