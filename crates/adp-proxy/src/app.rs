@@ -5,13 +5,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use adp_core::identity::{KeySource, Verifier, VerifierConfig};
+use adp_core::identity::{KeySource, Verifier, VerifierConfig, check_jwt_settings};
 use anyhow::Context;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{oneshot, watch};
 
-use crate::bounded::BoundedMap;
 use crate::callers::Callers;
 use crate::consent::RequestStates;
 use crate::control_plane::ControlPlane;
@@ -19,6 +18,8 @@ use crate::credentials::CredentialCache;
 use crate::forward::Upstream;
 use crate::gateway::Gateway;
 use crate::http::{AppState, Shared, dispatch, router};
+use crate::keys::StateKeys;
+use crate::session_ids::SessionIds;
 use crate::settings::{LogFormat, Settings};
 use crate::subscriber;
 use crate::upstream_sessions::UpstreamSessions;
@@ -26,7 +27,7 @@ use adp_api::v1::mcp_gateway_service_server::McpGatewayServiceServer;
 
 /// How long in-flight calls get to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-/// Sessions and sealed request states remembered at most.
+/// Spent request states remembered at most.
 const SESSION_CAPACITY: usize = 100_000;
 
 #[derive(Debug)]
@@ -47,7 +48,12 @@ impl Proxy {
                 "set ADP_PROXY_TOKEN_FILE to a file holding this proxy's JWT (permission `proxy`)"
             );
         }
-        let verifier = build_verifier(&settings)?;
+        let verifier_config = verifier_config(&settings)?;
+        let keys = StateKeys::load(
+            settings.state_key_file.as_deref(),
+            &verifier_config.key_source,
+        )?;
+        let verifier = Verifier::new(verifier_config)?;
         let control_plane = ControlPlane::new(
             &settings.control_plane_url,
             settings.proxy_token_file.clone(),
@@ -69,8 +75,8 @@ impl Proxy {
                 settings.credential_cache_size,
                 settings.upstream_timeout(),
             ),
-            sessions: BoundedMap::new(SESSION_CAPACITY),
-            request_states: RequestStates::new(SESSION_CAPACITY),
+            session_ids: SessionIds::new(keys.session_id),
+            request_states: RequestStates::new(keys.request_state, SESSION_CAPACITY),
             allowed_origins: settings.allowed_origins.clone(),
             max_request_bytes: settings.max_request_bytes,
         });
@@ -257,7 +263,9 @@ fn listen(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     Ok(socket.listen(1024)?)
 }
 
-fn build_verifier(settings: &Settings) -> anyhow::Result<Verifier> {
+/// How callers' JWTs are verified, refused when it would be weak (see
+/// `adp_core::identity::check_jwt_settings`).
+fn verifier_config(settings: &Settings) -> anyhow::Result<VerifierConfig> {
     let key_source = match (&settings.jwks_url, &settings.jwt_hs256_secret_file) {
         (Some(url), _) => KeySource::jwks(url.clone(), settings.upstream_ca_file.clone()),
         (None, Some(path)) => KeySource::hs256_from_file(path)?,
@@ -269,7 +277,8 @@ fn build_verifier(settings: &Settings) -> anyhow::Result<Verifier> {
     config.issuer = settings.jwt_issuer.clone();
     config.audience = settings.jwt_audience.clone();
     config.permissions_claim = settings.permissions_claim.clone();
-    Ok(Verifier::new(config)?)
+    check_jwt_settings(&config, settings.insecure_development)?;
+    Ok(config)
 }
 
 pub fn init_logging(format: LogFormat) {

@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 
 use crate::bounded::BoundedMap;
 use crate::control_plane::ConsentRequired;
+use crate::keys::Subkey;
 use crate::mcp::{ClientView, V2025_11_25};
 
 /// The JSON-RPC code for "connect an upstream account first" where the protocol has no
@@ -41,12 +42,13 @@ pub struct Reply {
     pub body: Value,
 }
 
-/// Seals and checks the `requestState` of 2026-07-28 retries with a key that never
-/// leaves this process: a state is good for one retry, by the same user, of the same
-/// request, within ten minutes.
+/// Seals and checks the `requestState` of 2026-07-28 retries with the key all replicas
+/// share (see `keys`), so the retry may land on any of them: a state is good for one
+/// retry, by the same user, of the same request, within ten minutes. "One" is per
+/// process: spent states are remembered locally, not across replicas.
 #[derive(Debug)]
 pub struct RequestStates {
-    key: [u8; 32],
+    key: Subkey,
     used: BoundedMap<[u8; 16], ()>,
 }
 
@@ -74,16 +76,15 @@ pub struct Caller<'a> {
 }
 
 impl RequestStates {
-    pub fn new(capacity: usize) -> Self {
+    pub fn new(key: Subkey, capacity: usize) -> Self {
         RequestStates {
-            key: rand::random(),
+            key,
             used: BoundedMap::new(capacity),
         }
     }
 
     fn mac(&self) -> Hmac<Sha256> {
-        // HMAC takes keys of any length; 32 bytes cannot fail
-        <Hmac<Sha256> as Mac>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!())
+        self.key.mac()
     }
 
     fn seal(&self, caller: Caller<'_>, method: &str, params: Option<&Value>) -> String {
@@ -288,7 +289,7 @@ mod tests {
 
     #[test]
     fn each_generation_gets_its_own_form() {
-        let states = RequestStates::new(16);
+        let states = RequestStates::new(Subkey::for_tests(3), 16);
         let id = json!(7);
         let params = json!({"name": "search", "arguments": {"q": 1}});
         let answer = |v: ClientView| {
@@ -339,7 +340,7 @@ mod tests {
 
     #[test]
     fn request_state_is_single_use_and_bound_to_user_and_request() {
-        let states = RequestStates::new(16);
+        let states = RequestStates::new(Subkey::for_tests(3), 16);
         let params = json!({"name": "search", "arguments": {"q": 1}});
         let sealed = states.seal(CALLER, "tools/call", Some(&params));
         let mut retry = params.clone();
@@ -374,6 +375,23 @@ mod tests {
         assert_eq!(
             states.open(&sealed, CALLER, "tools/call", Some(&retry)),
             Err(BadRequestState)
+        );
+    }
+
+    #[test]
+    fn a_state_opens_wherever_the_key_is_shared() {
+        let here = RequestStates::new(Subkey::for_tests(3), 16);
+        let replica = RequestStates::new(Subkey::for_tests(3), 16);
+        let stranger = RequestStates::new(Subkey::for_tests(4), 16);
+        let params = json!({"name": "search"});
+        let sealed = here.seal(CALLER, "tools/call", Some(&params));
+        assert_eq!(
+            stranger.open(&sealed, CALLER, "tools/call", Some(&params)),
+            Err(BadRequestState)
+        );
+        assert_eq!(
+            replica.open(&sealed, CALLER, "tools/call", Some(&params)),
+            Ok(())
         );
     }
 }

@@ -24,6 +24,12 @@ pub mod code {
 pub enum ProxyError {
     #[error("authentication required: {0}")]
     Unauthenticated(String),
+    /// Token passthrough refused the caller's token: it is ADP's own, or not issued
+    /// for this upstream (see `shared::Shared::admit`).
+    #[error(
+        "token passthrough forwards only a token issued for this upstream: its `aud` must name {resource} and not ADP ({problem})"
+    )]
+    PassthroughAudience { resource: String, problem: String },
     #[error("origin {0:?} is not allowed")]
     OriginRefused(String),
     #[error("mcp server {0:?} is not configured on this proxy")]
@@ -62,6 +68,11 @@ impl ProxyError {
             ProxyError::Unauthenticated(_) => {
                 (StatusCode::UNAUTHORIZED, UNAUTHENTICATED, "UNAUTHENTICATED")
             }
+            ProxyError::PassthroughAudience { .. } => (
+                StatusCode::UNAUTHORIZED,
+                UNAUTHENTICATED,
+                "PASSTHROUGH_TOKEN_AUDIENCE",
+            ),
             ProxyError::OriginRefused(_) => {
                 (StatusCode::FORBIDDEN, FORBIDDEN, "ORIGIN_NOT_ALLOWED")
             }

@@ -179,13 +179,12 @@ impl Upstream {
         mut headers: HeaderMap,
         body: Bytes,
         credential: Option<(HeaderName, HeaderValue)>,
-        keep_caller_authorization: bool,
     ) -> Result<http::Response<Incoming>, ProxyError> {
         let origin = &target.origin;
         strip(&mut headers);
-        if !keep_caller_authorization {
-            headers.remove(http::header::AUTHORIZATION);
-        }
+        // the caller's token authenticated them to the proxy and goes no further; under
+        // token passthrough `credential` is that token, once checked as fit to forward
+        headers.remove(http::header::AUTHORIZATION);
         if let Some((name, value)) = credential {
             headers.insert(name, value);
         }
@@ -462,14 +461,7 @@ mod tests {
 
     async fn get(upstream: &Upstream, target: &Target) -> String {
         let response = upstream
-            .send(
-                Method::GET,
-                target,
-                HeaderMap::new(),
-                Bytes::new(),
-                None,
-                false,
-            )
+            .send(Method::GET, target, HeaderMap::new(), Bytes::new(), None)
             .await
             .unwrap();
         let body = http_body_util::BodyExt::collect(response.into_body())

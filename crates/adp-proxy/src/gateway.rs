@@ -61,6 +61,9 @@ fn authorization<T>(request: &Request<T>) -> Option<String> {
 fn proxy_status(error: ProxyError) -> Status {
     let (code, reason) = match &error {
         ProxyError::Unauthenticated(_) => (Code::Unauthenticated, "UNAUTHENTICATED"),
+        ProxyError::PassthroughAudience { .. } => {
+            (Code::Unauthenticated, "PASSTHROUGH_TOKEN_AUDIENCE")
+        }
         ProxyError::UnknownServer(_) => (Code::NotFound, "MCP_SERVER_NOT_FOUND"),
         ProxyError::Disabled(_) => (Code::FailedPrecondition, "MCP_SERVER_DISABLED"),
         ProxyError::NoUpstream(_) => (Code::FailedPrecondition, "NO_UPSTREAM"),

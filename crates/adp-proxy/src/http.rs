@@ -13,7 +13,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use http::{HeaderMap, Method, StatusCode};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use http_body_util::{BodyExt, Either, Limited};
 use hyper::body::Incoming;
 use serde_json::{Value, json};
@@ -24,17 +24,9 @@ use crate::control_plane::CredentialError;
 use crate::errors::ProxyError;
 use crate::forward::Upstream;
 use crate::mcp::{ClientView, Message, header_version};
+use crate::session_ids::OpenedSession;
 
 const SESSION_HEADER: &str = "mcp-session-id";
-
-/// A session the proxy saw being initialized: whose it is and what the client declared.
-#[derive(Clone, Debug)]
-pub struct Session {
-    pub(crate) issuer: String,
-    pub(crate) subject: String,
-    pub(crate) server: String,
-    pub(crate) view: ClientView,
-}
 
 pub use crate::shared::{Admitted, Shared};
 
@@ -137,28 +129,62 @@ async fn admit(
     state.admit(server, authorization).await
 }
 
-/// The session named by the request, which must belong to the caller: a session id
-/// learned from someone else is as good as unknown.
-fn owned_session(
+/// The session named by the request, opened for this caller and server (see
+/// `session_ids`): an id the proxy did not issue to them, whether forged, someone
+/// else's, or the upstream's own, is as good as unknown and never reaches the upstream.
+fn opened_session(
     state: &AppState,
     headers: &HeaderMap,
-    admitted: &Admitted,
-) -> Result<Option<Session>, ProxyError> {
-    let Some(id) = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok()) else {
+    caller: Caller<'_>,
+) -> Result<Option<OpenedSession>, ProxyError> {
+    let mut presented = headers.get_all(SESSION_HEADER).iter();
+    let Some(first) = presented.next() else {
         return Ok(None);
     };
-    match state.sessions.get(id) {
-        Some(session)
-            if session.issuer == admitted.identity.issuer
-                && session.subject == admitted.identity.subject
-                && session.server == admitted.route.server.name =>
-        {
-            Ok(Some(session))
-        }
-        Some(_) => Err(ProxyError::UnknownSession),
-        // sessions made before this proxy started (or evicted) pass through to the upstream
-        None => Ok(None),
+    // two ids would leave the upstream to pick one
+    if presented.next().is_some() {
+        return Err(ProxyError::UnknownSession);
     }
+    let id = first.to_str().map_err(|_| ProxyError::UnknownSession)?;
+    state
+        .session_ids
+        .open(id, caller)
+        .map(Some)
+        .map_err(|_| ProxyError::UnknownSession)
+}
+
+/// The headers as the upstream must see them: its own session id in place of ours.
+fn to_upstream(headers: &mut HeaderMap, session: Option<&OpenedSession>) -> Result<(), ProxyError> {
+    if let Some(session) = session {
+        let id =
+            HeaderValue::from_str(&session.upstream_id).map_err(|_| ProxyError::UnknownSession)?;
+        headers.insert(SESSION_HEADER, id);
+    }
+    Ok(())
+}
+
+/// The upstream's session id, on any response that names one, replaced with ours for
+/// this caller: the client only ever holds ids the proxy can check.
+fn from_upstream<B>(
+    state: &AppState,
+    response: &mut http::Response<B>,
+    caller: Caller<'_>,
+    view: &ClientView,
+) -> Result<(), ProxyError> {
+    let Some(upstream_id) = response.headers().get(SESSION_HEADER) else {
+        return Ok(());
+    };
+    let upstream_id = upstream_id.to_str().map_err(|_| {
+        ProxyError::Upstream("the upstream sent an Mcp-Session-Id that is not visible ASCII".into())
+    })?;
+    let ours = state
+        .session_ids
+        .issue(caller, upstream_id, view)
+        .map_err(|e| ProxyError::Upstream(e.to_string()))?;
+    let ours = HeaderValue::from_str(&ours)
+        .map_err(|_| ProxyError::Upstream("cannot wrap the upstream's session id".into()))?;
+    response.headers_mut().insert(SESSION_HEADER, ours);
+    Ok(())
 }
 
 enum Credentialed {
@@ -220,19 +246,19 @@ async fn post(
         return Err(ProxyError::TooLarge(state.max_request_bytes));
     }
     let admitted = admit(state, server, &headers).await?;
-    let session = owned_session(state, &headers, &admitted)?;
-    let view = message
-        .self_described()
-        .or_else(|| session.map(|s| s.view))
-        .unwrap_or_else(|| ClientView {
-            version: header_version(&headers),
-            url_elicitation: false,
-        });
     let caller = Caller {
         issuer: &admitted.identity.issuer,
         subject: &admitted.identity.subject,
         server,
     };
+    let session = opened_session(state, &headers, caller)?;
+    let view = message
+        .self_described()
+        .or_else(|| session.as_ref().map(|s| s.view.clone()))
+        .unwrap_or_else(|| ClientView {
+            version: header_version(&headers),
+            url_elicitation: false,
+        });
     let method = message.method.clone().unwrap_or_default();
     if view.is_modern() {
         body = spend_request_state(state, &mut message, caller, &method)?.unwrap_or(body);
@@ -265,11 +291,9 @@ async fn post(
             return Ok(own(reply));
         }
     };
-    let passthrough = matches!(
-        admitted.route.server.auth,
-        adp_core::server::Auth::TokenPassthrough
-    );
-    let response = state
+    let mut headers = headers;
+    to_upstream(&mut headers, session.as_ref())?;
+    let mut response = state
         .upstream
         .send(
             Method::POST,
@@ -277,25 +301,9 @@ async fn post(
             headers,
             body,
             header,
-            passthrough,
         )
         .await?;
-    if message.is_initialize()
-        && let Some(id) = response
-            .headers()
-            .get(SESSION_HEADER)
-            .and_then(|v| v.to_str().ok())
-    {
-        state.sessions.insert(
-            id.to_owned(),
-            Session {
-                issuer: admitted.identity.issuer.clone(),
-                subject: admitted.identity.subject.clone(),
-                server: server.to_owned(),
-                view,
-            },
-        );
-    }
+    from_upstream(state, &mut response, caller, &view)?;
     Ok(response.map(Either::Left))
 }
 
@@ -345,13 +353,10 @@ async fn mcp_delete(
     Path(server): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let response = bodiless(&state, Method::DELETE, &server, &headers).await;
-    if response.as_ref().is_ok_and(|r| r.status().is_success())
-        && let Some(id) = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok())
-    {
-        state.sessions.remove(id);
-    }
-    response.unwrap_or_else(|error| error.into_response_for(None))
+    // nothing to forget: session ids are checked, not stored
+    bodiless(&state, Method::DELETE, &server, &headers)
+        .await
+        .unwrap_or_else(|error| error.into_response_for(None))
 }
 
 /// GET (the server-to-client SSE stream) and DELETE (end of session). A consent
@@ -363,7 +368,12 @@ async fn bodiless(
     headers: &HeaderMap,
 ) -> Result<Response, ProxyError> {
     let admitted = admit(state, server, headers).await?;
-    owned_session(state, headers, &admitted)?;
+    let caller = Caller {
+        issuer: &admitted.identity.issuer,
+        subject: &admitted.identity.subject,
+        server,
+    };
+    let session = opened_session(state, headers, caller)?;
     let header = match credential(state, &admitted).await? {
         Credentialed::Header(header) => header,
         Credentialed::Consent(consent) => {
@@ -374,20 +384,25 @@ async fn bodiless(
             });
         }
     };
-    let passthrough = matches!(
-        admitted.route.server.auth,
-        adp_core::server::Auth::TokenPassthrough
-    );
-    let response = state
+    let mut forwarded = headers.clone();
+    to_upstream(&mut forwarded, session.as_ref())?;
+    let mut response = state
         .upstream
         .send(
             method,
             upstream_target(&admitted)?,
-            headers.clone(),
+            forwarded,
             Bytes::new(),
             header,
-            passthrough,
         )
         .await?;
+    let view = session.map_or_else(
+        || ClientView {
+            version: header_version(headers),
+            url_elicitation: false,
+        },
+        |s| s.view,
+    );
+    from_upstream(state, &mut response, caller, &view)?;
     Ok(response.map(Body::new))
 }

@@ -55,6 +55,23 @@ pub struct Settings {
     /// HS256 secret file for callers' JWTs (development and tests).
     #[arg(long, env = "ADP_JWT_HS256_SECRET_FILE")]
     pub jwt_hs256_secret_file: Option<PathBuf>,
+    /// Development only: accept a plain-http ADP_JWKS_URL on a loopback host. Never set
+    /// this in production: keys fetched without TLS can be swapped in transit.
+    #[arg(
+        long,
+        env = "ADP_INSECURE_DEVELOPMENT",
+        default_value_t = false,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set
+    )]
+    pub insecure_development: bool,
+    /// File of at least 32 secret bytes (trailing newline dropped) shared by every proxy
+    /// replica: keys the MCP session ids and 2026-07-28 requestState this proxy hands
+    /// out, so any replica, or this one after a restart, accepts them. Unset, it is
+    /// derived from ADP_JWT_HS256_SECRET_FILE (development); required with ADP_JWKS_URL.
+    #[arg(long, env = "ADP_PROXY_STATE_KEY_FILE")]
+    pub state_key_file: Option<PathBuf>,
     /// Claim holding permission names.
     #[arg(long, env = "ADP_PERMISSIONS_CLAIM", default_value = "permissions")]
     pub permissions_claim: String,
@@ -192,6 +209,36 @@ mod tests {
         let error =
             Settings::resolve(args(&["--config", file.to_str().unwrap()]), &|_| None).unwrap_err();
         assert!(error.to_string().contains("unknown key \"adr\""), "{error}");
+    }
+
+    #[test]
+    fn insecure_development_is_off_unless_asked_for() {
+        let no_env = |_: &str| None;
+        assert!(
+            !Settings::resolve(args(&[]), &no_env)
+                .unwrap()
+                .insecure_development
+        );
+        for flags in [
+            &["--insecure-development"][..],
+            &["--insecure-development=true"][..],
+        ] {
+            let s = Settings::resolve(args(flags), &no_env).unwrap();
+            assert!(s.insecure_development, "{flags:?}");
+        }
+        let dir = tempfile_dir();
+        let file = dir.join("proxy.yaml");
+        std::fs::write(
+            &file,
+            "insecure_development: true\nstate_key_file: /run/adp/state-key\n",
+        )
+        .unwrap();
+        let s = Settings::resolve(args(&["--config", file.to_str().unwrap()]), &no_env).unwrap();
+        assert!(s.insecure_development);
+        assert_eq!(
+            s.state_key_file.as_deref(),
+            Some(std::path::Path::new("/run/adp/state-key"))
+        );
     }
 
     fn tempfile_dir() -> PathBuf {

@@ -3,18 +3,18 @@
 
 use std::sync::Arc;
 
-use adp_core::identity::{Identity, bearer_token};
+use adp_core::identity::{AuthError, Identity, bearer_token};
+use adp_core::server::Auth;
 use http::{HeaderName, HeaderValue};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
-use crate::bounded::BoundedMap;
-use crate::callers::Callers;
+use crate::callers::{Audience, Callers};
 use crate::consent::RequestStates;
 use crate::control_plane::{ControlPlane, CredentialError};
 use crate::credentials::{CacheKey, CredentialCache};
 use crate::errors::ProxyError;
-use crate::http::Session;
 use crate::routes::Route;
+use crate::session_ids::SessionIds;
 use crate::subscriber::ConfigHandle;
 
 #[derive(Debug)]
@@ -23,7 +23,7 @@ pub struct Shared {
     pub control_plane: ControlPlane,
     pub callers: Callers,
     pub credentials: CredentialCache,
-    pub sessions: BoundedMap<String, Session>,
+    pub session_ids: SessionIds,
     pub request_states: RequestStates,
     pub allowed_origins: Vec<String>,
     pub max_request_bytes: usize,
@@ -39,6 +39,14 @@ pub struct Admitted {
 
 impl Shared {
     /// Finds the server and verifies the caller's `Authorization: Bearer <JWT>`.
+    ///
+    /// Token passthrough: for a `token_passthrough` server the caller's token is the one
+    /// forwarded upstream, so it must be a JWT from the same issuer and keys as any
+    /// caller's, but issued for that upstream: its `aud` must name the server's upstream
+    /// URL (the RFC 8707 resource) and must not name ADP's own audience
+    /// (`ADP_JWT_AUDIENCE`). A token without `aud`, or for any other audience, is refused
+    /// with `PASSTHROUGH_TOKEN_AUDIENCE`; ADP's own JWT never leaves the proxy, where an
+    /// upstream could replay it against ADP.
     pub async fn admit(
         &self,
         server: &str,
@@ -65,11 +73,18 @@ impl Shared {
             ProxyError::Unauthenticated("send Authorization: Bearer <JWT>".into())
         })?;
         let token = bearer_token(header).map_err(|e| ProxyError::Unauthenticated(e.to_string()))?;
-        let identity = self
-            .callers
-            .verify(token)
-            .await
-            .map_err(|e| ProxyError::Unauthenticated(e.to_string()))?;
+        let identity = match route.server.auth {
+            Auth::TokenPassthrough => self
+                .callers
+                .verify(token, Audience::Resource(&route.upstream_url))
+                .await
+                .map_err(|e| passthrough_refusal(e, &route.upstream_url))?,
+            _ => self
+                .callers
+                .verify(token, Audience::Adp)
+                .await
+                .map_err(|e| ProxyError::Unauthenticated(e.to_string()))?,
+        };
         Ok(Admitted {
             route,
             identity,
@@ -82,6 +97,10 @@ impl Shared {
         &self,
         admitted: &Admitted,
     ) -> Result<Option<(HeaderName, HeaderValue)>, CredentialError> {
+        if matches!(admitted.route.server.auth, Auth::TokenPassthrough) {
+            // `admit` verified that this token is meant for this upstream
+            return Ok(passthrough_header(&admitted.jwt));
+        }
         if !admitted.route.needs_credential() {
             return Ok(None);
         }
@@ -95,4 +114,25 @@ impl Shared {
             .await?
             .header)
     }
+}
+
+/// An audience failure is the passthrough rule speaking; anything else (a bad
+/// signature, an expired token) is plain authentication.
+fn passthrough_refusal(error: AuthError, resource: &str) -> ProxyError {
+    match error {
+        AuthError::WrongAudience | AuthError::AdpAudience | AuthError::MissingClaim("aud") => {
+            ProxyError::PassthroughAudience {
+                resource: resource.to_owned(),
+                problem: error.to_string(),
+            }
+        }
+        other => ProxyError::Unauthenticated(other.to_string()),
+    }
+}
+
+/// The caller's own token, byte for byte, as the upstream's bearer token.
+fn passthrough_header(token: &SecretString) -> Option<(HeaderName, HeaderValue)> {
+    let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose_secret())).ok()?;
+    value.set_sensitive(true);
+    Some((http::header::AUTHORIZATION, value))
 }
