@@ -193,7 +193,10 @@ impl ConsentBrowser {
             prompt.status,
             prompt.body
         );
-        let page = self.post(connect_url).await?;
+        let fields: Vec<(&str, &str)> = form_csrf(&prompt.body)
+            .map(|token| vec![("csrf", token)])
+            .unwrap_or_default();
+        let page = self.post_form(connect_url, &fields, &[]).await?;
         ensure!(
             page.status == 303,
             "connect link answered {} instead of 303: {}",
@@ -271,6 +274,13 @@ impl ConsentBrowser {
             }
         }
     }
+}
+
+/// The CSRF token of the first form on a page, if it has one.
+pub fn form_csrf(page: &str) -> Option<&str> {
+    let at = page.find("name=\"csrf\" value=\"")? + 19;
+    let end = page[at..].find('"')? + at;
+    Some(&page[at..end])
 }
 
 fn path_matches(cookie_path: &str, request_path: &str) -> bool {

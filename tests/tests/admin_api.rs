@@ -52,6 +52,7 @@ on_every_backend!(
     provider_not_found,
     provider_in_use,
     permissions,
+    secret_references_need_secret_attach,
 );
 
 /// Replicas share nothing but the database: a write through one is read through the other.

@@ -41,7 +41,7 @@ use crate::service::secrets::SecretStoreService;
 use crate::service::servers::ServerService;
 use crate::service::tokens::TokenApi;
 use crate::signin::{SignIn, SignInParts};
-use crate::state::{SharedState, State};
+use crate::state::{ConsentBinding, SharedState, State};
 use crate::telemetry;
 
 /// How long in-flight calls get to finish after a shutdown signal.
@@ -115,7 +115,20 @@ impl ControlPlane {
             }
             None => None,
         };
+        let development = settings.insecure_development
+            || matches!(settings.jwt_keys, JwtKeys::GeneratedDevSecret(_));
+        let consent_binding = ConsentBinding::choose(sign_in.is_some(), development);
+        match consent_binding {
+            ConsentBinding::SignedIn => {}
+            ConsentBinding::Development => tracing::warn!(
+                "no browser sign-in (ADP_OIDC_ISSUER, ADP_OIDC_CLIENT_ID): development mode, a consent link connects whoever opens it; never expose this control plane to other people"
+            ),
+            ConsentBinding::Unavailable => tracing::error!(
+                "browser consent is off: JWTs are verified for production but no browser sign-in is configured, so a consent link cannot be bound to its user; set ADP_OIDC_ISSUER and ADP_OIDC_CLIENT_ID (device-flow providers still work)"
+            ),
+        }
         let state: SharedState = Arc::new(State {
+            consent_binding,
             sign_in,
             store,
             vault,
@@ -131,12 +144,18 @@ impl ControlPlane {
                 service_accounts: Default::default(),
                 oauth,
                 servers: Default::default(),
+                providers: Default::default(),
             },
             connections,
         });
         tokio::spawn(purge_consent_attempts(state.clone()));
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let feed = ConfigFeed::start(state.store.clone(), shutdown_rx.clone());
+        let forgetting = state.clone();
+        let feed = ConfigFeed::start(
+            state.store.clone(),
+            Box::new(move |change| forgetting.credentials.forget(change)),
+            shutdown_rx.clone(),
+        );
         let mut tasks = JoinSet::new();
         tasks.spawn(serve_grpc(
             state.clone(),

@@ -62,6 +62,9 @@ pub struct Flags {
     /// Accept http:// provider endpoints on loopback hosts; development only [env: ADP_INSECURE_LOOPBACK_HTTP] [default: false]
     #[arg(long, value_name = "BOOL")]
     pub insecure_loopback_http: Option<bool>,
+    /// Development only: consent links work without browser sign-in (whoever opens one connects it), and http:// loopback JWKS URLs are accepted [env: ADP_INSECURE_DEVELOPMENT] [default: false]
+    #[arg(long, value_name = "BOOL")]
+    pub insecure_development: Option<bool>,
     /// Refresh access tokens this many seconds before they expire [env: ADP_REFRESH_AHEAD_SECS] [default: 60]
     #[arg(long, value_name = "SECS")]
     pub refresh_ahead_secs: Option<u64>,
@@ -111,6 +114,7 @@ pub struct FileSettings {
     permissions_claim: Option<String>,
     upstream_ca_file: Option<PathBuf>,
     insecure_loopback_http: Option<bool>,
+    insecure_development: Option<bool>,
     refresh_ahead_secs: Option<u64>,
     refresh_jitter_secs: Option<u64>,
     consent_ttl_secs: Option<u64>,
@@ -178,6 +182,8 @@ pub struct Settings {
     pub permissions_claim: String,
     pub upstream_ca_file: Option<PathBuf>,
     pub insecure_loopback_http: bool,
+    /// `ADP_INSECURE_DEVELOPMENT`: consent links without sign-in, loopback http JWKS.
+    pub insecure_development: bool,
     pub log_format: LogFormat,
     pub connections: ConnectionSettings,
     pub oauth_timeout: Duration,
@@ -323,6 +329,13 @@ impl Settings {
                     "ADP_INSECURE_LOOPBACK_HTTP",
                     flags.insecure_loopback_http,
                     file.insecure_loopback_http,
+                )?
+                .unwrap_or(false),
+            insecure_development: r
+                .pick(
+                    "ADP_INSECURE_DEVELOPMENT",
+                    flags.insecure_development,
+                    file.insecure_development,
                 )?
                 .unwrap_or(false),
             log_format: r

@@ -24,17 +24,35 @@ const RETAINED_REVISIONS: i64 = 10_000;
 
 pub type SharedEvent = Arc<pb::ConfigEvent>;
 
-#[derive(Debug)]
+/// Told of every change the pump sees (this replica's or another's) before any
+/// subscriber is, so caches of this process drop the object first.
+pub type OnChange = Box<dyn Fn(&ConfigChange) + Send + Sync>;
+
 pub struct ConfigFeed {
     store: Store,
     events: broadcast::Sender<SharedEvent>,
+    on_change: OnChange,
+}
+
+impl std::fmt::Debug for ConfigFeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConfigFeed").finish_non_exhaustive()
+    }
 }
 
 impl ConfigFeed {
     /// Starts the pump; it stops when `shutdown` turns true.
-    pub fn start(store: Store, shutdown: watch::Receiver<bool>) -> Arc<ConfigFeed> {
+    pub fn start(
+        store: Store,
+        on_change: OnChange,
+        shutdown: watch::Receiver<bool>,
+    ) -> Arc<ConfigFeed> {
         let (events, _) = broadcast::channel(BROADCAST_CAPACITY);
-        let feed = Arc::new(ConfigFeed { store, events });
+        let feed = Arc::new(ConfigFeed {
+            store,
+            events,
+            on_change,
+        });
         tokio::spawn(pump(feed.clone(), shutdown));
         feed
     }
@@ -102,6 +120,15 @@ impl ConfigFeed {
                     Err(StoreError::NotFound { .. }) => delta.removed_providers.push(name.into()),
                     Err(error) => return Err(error),
                 },
+                ConfigKind::Connection => {
+                    if let Some(key) = adp_store::parse_connection_name(name) {
+                        delta.revoked_connections.push(pb::ConnectionRevoked {
+                            issuer: key.issuer,
+                            subject: key.subject,
+                            provider_name: key.provider_name,
+                        });
+                    }
+                }
             }
         }
         Ok(pb::ConfigEvent {
@@ -170,6 +197,9 @@ async fn pump(feed: Arc<ConfigFeed>, mut shutdown: watch::Receiver<bool>) {
             let Some(newest) = changes.last().map(|c| c.revision) else {
                 break;
             };
+            for change in &changes {
+                (feed.on_change)(change);
+            }
             match feed.delta(newest, &changes).await {
                 Ok(event) => {
                     last = newest;

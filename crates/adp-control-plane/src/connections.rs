@@ -358,6 +358,13 @@ impl Connections {
                 "the provider has no revocation endpoint configured".to_owned(),
             ));
         }
+        if deleted.sealed_tokens.is_empty() {
+            return Ok((
+                false,
+                "its tokens were discarded when the provider's endpoints or client changed"
+                    .to_owned(),
+            ));
+        }
         let tokens = self.open_tokens(&deleted)?;
         let endpoints = self.endpoints(&provider).await?;
         // revoking the refresh token ends the whole grant at providers that follow RFC 7009 §2.1
@@ -398,17 +405,48 @@ impl Connections {
             let count = self
                 .store
                 .connections()
-                .require_reconsent(provider, &text)
+                .require_reconsent(provider, &text, false)
                 .await
                 .map_err(store_error)?;
             tracing::info!(server = %server_name, provider = %provider, count, "connections need consent again");
         }
+        self.notify_everyone();
+        Ok(())
+    }
+}
+
+impl Connections {
+    /// Ends every connection of `provider_name` and discards their tokens, when the
+    /// provider's token endpoint, client or issuer changed: those tokens were issued
+    /// to another client by (perhaps) another authorization server, and sending them
+    /// to the new endpoints, even to revoke them, would hand them to whoever runs it.
+    pub async fn provider_endpoints_changed(
+        &self,
+        provider_name: &str,
+        fields: &[&str],
+    ) -> Result<u64, ApiError> {
+        let text = format!(
+            "an administrator changed this provider's {}; connect again",
+            fields.join(", ")
+        );
+        let count = self
+            .store
+            .connections()
+            .require_reconsent(provider_name, &text, true)
+            .await
+            .map_err(store_error)?;
+        tracing::info!(provider = %provider_name, count, fields = ?fields, "provider endpoints changed: connections need consent again");
+        self.notify_everyone();
+        Ok(count)
+    }
+
+    /// Wakes every watcher on this replica (a change that touches many users).
+    fn notify_everyone(&self) {
         let _ = self.changes.send(ConnectionKey {
             issuer: String::new(),
             subject: String::new(),
             provider_name: String::new(),
         });
-        Ok(())
     }
 }
 

@@ -1,76 +1,214 @@
-//! The browser side of consent: `GET /oauth/v1/connect/{state}` says which account, which
-//! scopes and which server asked; its Continue button (`POST` to the same URL) binds the
-//! attempt to this browser with a cookie and redirects to the provider;
-//! `/oauth/v1/callback` finishes, and returns to the Connections page when the browser
-//! is signed in there as the same person.
+//! The browser side of consent: `GET /oauth/v1/connect/{state}` says which account,
+//! which scopes and which server asked, and whose ADP account the connection will
+//! belong to; its Continue button (`POST` to the same URL, CSRF-protected and
+//! Origin-checked) binds the attempt to this browser with a cookie and redirects to the
+//! provider; `/oauth/v1/callback` finishes, and returns to the Connections page when
+//! the browser is signed in there as the same person.
+//!
+//! A link is only as safe as the check of who opens it: with browser sign-in the
+//! browser must be signed in as the (issuer, subject) that asked for the link, else a
+//! user could send their link to someone else and have that person's upstream account
+//! stored under their own identity. Without sign-in this works in development only.
 
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State as AxumState};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 
-use crate::connections::{CallbackOutcome, CallbackParams};
-use crate::state::SharedState;
+use crate::connections::{CallbackOutcome, CallbackParams, ConsentPrompt};
+use crate::state::{ConsentBinding, SharedState};
 use crate::web::html::{self, escape};
 use crate::web::{cookies, session};
+
+const CONSENT_PATH: &str = "/oauth/v1/connect";
+
+/// The link's attempt, when the person at the browser may act on it; else the page
+/// to answer with. `form` is the posted form on Continue, `None` on the GET.
+async fn admitted(
+    state: &SharedState,
+    attempt: &str,
+    headers: &HeaderMap,
+    form: Option<&[u8]>,
+) -> Result<(ConsentPrompt, Opener), Response> {
+    if let Some(form) = form {
+        session::same_origin(state, headers)?;
+        if state.consent_binding == ConsentBinding::Development {
+            let cookie = cookies::read(headers, cookies::CONSENT_FORM).unwrap_or_default();
+            if cookie.is_empty() || !session::csrf_matches(&cookie, form) {
+                tracing::warn!("consent page: form without a valid csrf token refused");
+                return Err(session::refused("it did not carry this page's CSRF token"));
+            }
+        }
+    }
+    let prompt = match state.connections.consent_prompt(attempt).await {
+        Ok(Some(prompt)) => prompt,
+        Ok(None) => return Err(expired()),
+        Err(error) => {
+            tracing::warn!(%error, "consent prompt failed");
+            return Err(html::message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Cannot continue",
+                "Try again shortly.",
+            ));
+        }
+    };
+    match state.consent_binding {
+        ConsentBinding::Unavailable => Err(html::message(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Browser sign-in is not set up",
+            "This link cannot be used: ADP connects an account only for the person who asked, \
+             and checks that through browser sign-in, which is not configured here. An \
+             administrator sets ADP_OIDC_ISSUER and ADP_OIDC_CLIENT_ID to turn it on.",
+        )),
+        ConsentBinding::Development => Ok((prompt, Opener::Anyone)),
+        ConsentBinding::SignedIn => {
+            let visitor = match form {
+                Some(form) => session::admit_post(state, headers, form).await?,
+                None => match session::visitor(state, headers).await? {
+                    Some(visitor) => visitor,
+                    None => {
+                        let back = format!("{CONSENT_PATH}/{attempt}");
+                        let back: String =
+                            url::form_urlencoded::byte_serialize(back.as_bytes()).collect();
+                        return Err(Redirect::to(&format!(
+                            "/connections/sign-in?return_to={back}"
+                        ))
+                        .into_response());
+                    }
+                },
+            };
+            if !prompt.is_for(&visitor.identity()) {
+                tracing::warn!(
+                    provider = %prompt.key.provider_name,
+                    visitor = %visitor.session.subject,
+                    "consent link opened by someone other than the user it was made for"
+                );
+                return Err(html::message_with_link(
+                    StatusCode::FORBIDDEN,
+                    "This link is for another account",
+                    &format!(
+                        "This connection link was made for another ADP account, and you are signed in as {}. \
+                         Nothing was connected. If the link is yours, sign out and sign in with the account that asked for it; \
+                         otherwise ask its owner to connect it themselves.",
+                        visitor.session.display_name
+                    ),
+                    "Your connections",
+                    "/connections",
+                ));
+            }
+            Ok((prompt, Opener::SignedIn(visitor)))
+        }
+    }
+}
+
+/// Who is at the browser, as far as the consent page knows.
+enum Opener {
+    SignedIn(session::Visitor),
+    /// Development mode: nobody checked.
+    Anyone,
+}
+
+fn expired() -> Response {
+    html::message(
+        StatusCode::BAD_REQUEST,
+        "Link expired",
+        "This link has expired or was already used. Start again from your application.",
+    )
+}
 
 /// The page an authorize URL opens: what is being asked, before anything happens.
 pub async fn prompt(
     AxumState(state): AxumState<SharedState>,
     Path(attempt): Path<String>,
+    headers: HeaderMap,
 ) -> Response {
-    match state.connections.consent_prompt(&attempt).await {
-        Ok(Some(prompt)) => {
-            let scopes = if prompt.scopes.is_empty() {
-                "<p>No particular permissions are requested.</p>".to_owned()
-            } else {
-                let items: String = prompt
-                    .scopes
-                    .iter()
-                    .map(|s| format!("<li><code>{}</code></li>", escape(s)))
-                    .collect();
-                format!("<p>It will ask you to grant:</p><ul class=\"scopes\">{items}</ul>")
-            };
-            let why = match &prompt.server_name {
-                Some(server) => format!(
-                    "<p>The MCP server <strong>{}</strong> needs it to act on your behalf.</p>",
-                    escape(server)
-                ),
-                None => String::new(),
-            };
-            let title = format!("Connect your {} account", prompt.provider_display_name);
-            let body = format!(
-                "<h1>{title}</h1><p>You are about to connect your <strong>{provider}</strong> account.</p>{why}{scopes}\
-                 <form method=\"post\" class=\"actions\"><button type=\"submit\" autofocus>Continue to {provider}</button></form>",
-                title = escape(&title),
-                provider = escape(&prompt.provider_display_name),
-            );
-            html::respond(StatusCode::OK, html::document(&title, "", &body))
-        }
-        Ok(None) => html::message(
-            StatusCode::BAD_REQUEST,
-            "Link expired",
-            "This link has expired or was already used. Start again from your application.",
+    let (prompt, opener) = match admitted(&state, &attempt, &headers, None).await {
+        Ok(admitted) => admitted,
+        Err(response) => return response,
+    };
+    let scopes = if prompt.scopes.is_empty() {
+        "<p>No particular permissions are requested.</p>".to_owned()
+    } else {
+        let items: String = prompt
+            .scopes
+            .iter()
+            .map(|s| format!("<li><code>{}</code></li>", escape(s)))
+            .collect();
+        format!("<p>It will ask you to grant:</p><ul class=\"scopes\">{items}</ul>")
+    };
+    let why = match &prompt.server_name {
+        Some(server) => format!(
+            "<p>The MCP server <strong>{}</strong> needs it to act on your behalf.</p>",
+            escape(server)
         ),
-        Err(error) => {
-            tracing::warn!(%error, "consent prompt failed");
-            html::message(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Cannot continue",
-                "Try again shortly.",
+        None => String::new(),
+    };
+    let (owner, warning, csrf_field, form_cookie) = match &opener {
+        Opener::SignedIn(visitor) => (
+            format!(
+                "<p class=\"owner\">The connection will belong to your ADP account <strong>{}</strong>.</p>",
+                escape(&visitor.session.display_name)
+            ),
+            String::new(),
+            visitor.csrf_field(),
+            None,
+        ),
+        Opener::Anyone => {
+            let cookie = crate::connections::random_token();
+            (
+                format!(
+                    "<p class=\"owner\">The connection will belong to the ADP account <strong>{}</strong> (issuer {}).</p>",
+                    escape(&prompt.key.subject),
+                    escape(&prompt.key.issuer)
+                ),
+                "<p class=\"notice warning\" role=\"alert\"><strong>Development mode.</strong> \
+                 This control plane has no browser sign-in, so it cannot check that you are that account: \
+                 whoever opens this link connects their account to it. Never use this mode with other people.</p>"
+                    .to_owned(),
+                format!(
+                    "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
+                    session::csrf_token(&cookie)
+                ),
+                Some(cookie),
             )
         }
+    };
+    let title = format!("Connect your {} account", prompt.provider_display_name);
+    let body = format!(
+        "<h1>{title}</h1>{warning}<p>You are about to connect your <strong>{provider}</strong> account.</p>{owner}{why}{scopes}\
+         <form method=\"post\" class=\"actions\">{csrf_field}<button type=\"submit\" autofocus>Continue to {provider}</button></form>",
+        title = escape(&title),
+        provider = escape(&prompt.provider_display_name),
+    );
+    let mut response = html::respond(StatusCode::OK, html::document(&title, "", &body));
+    if let Some(cookie) = form_cookie {
+        cookies::set(
+            &mut response,
+            cookies::CONSENT_FORM,
+            &cookie,
+            CONSENT_PATH,
+            900,
+            session::secure(&state),
+        );
     }
+    response
 }
 
+/// Continue: the same checks as the page, plus the form's CSRF token and origin.
 pub async fn connect(
     AxumState(state): AxumState<SharedState>,
     Path(attempt): Path<String>,
+    headers: HeaderMap,
+    form: Bytes,
 ) -> Response {
+    if let Err(response) = admitted(&state, &attempt, &headers, Some(&form)).await {
+        return response;
+    }
     send_to_provider(&state, &attempt).await
 }
 
 /// Binds consent attempt `attempt` to this browser (a fresh cookie) and redirects it
-/// to the provider's authorization endpoint.
+/// to the provider's authorization endpoint. Callers have checked who is asking.
 pub async fn send_to_provider(state: &SharedState, attempt: &str) -> Response {
     let cookie = crate::connections::random_token();
     match state.connections.provider_redirect(attempt, &cookie).await {

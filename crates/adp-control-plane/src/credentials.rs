@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use adp_core::identity::Identity;
+use adp_core::provider::OAuthProvider;
 use adp_core::server::{Auth, DEFAULT_TOKEN_HEADER, McpServer};
 use adp_core::{ApiError, Code};
 use adp_oauth::TokenSet;
@@ -43,43 +44,52 @@ pub struct CredentialIssuer {
     pub connections: Arc<Connections>,
     pub service_accounts: ServiceAccountCache,
     pub oauth: adp_oauth::OAuthClient,
-    pub servers: ServerCache,
+    pub servers: SpecCache<McpServer>,
+    pub providers: SpecCache<OAuthProvider>,
 }
 
-/// Server specs for at most [`SERVER_CACHE_TTL`]: every proxy call needs one and they
-/// change rarely. Writes through this replica drop the entry at once; writes through
-/// another replica are seen within the TTL. Connections are never cached, so a
-/// revocation or expiry takes effect on the next call.
-#[derive(Debug, Default)]
-pub struct ServerCache {
-    entries: std::sync::Mutex<HashMap<String, (McpServer, std::time::Instant)>>,
+/// Server and provider specs for at most [`SPEC_CACHE_TTL`]: every proxy call needs
+/// them and they change rarely. Writes through this replica drop the entry at once;
+/// writes through another replica are seen within the TTL. Connections are never
+/// cached, so a revocation or expiry takes effect on the next call.
+#[derive(Debug)]
+pub struct SpecCache<V> {
+    entries: std::sync::Mutex<HashMap<String, (V, std::time::Instant)>>,
 }
 
-pub const SERVER_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
-const SERVER_CACHE_MAX: usize = 10_000;
+impl<V> Default for SpecCache<V> {
+    fn default() -> Self {
+        SpecCache {
+            entries: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+}
 
-impl ServerCache {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (McpServer, std::time::Instant)>> {
+pub const SPEC_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+const SPEC_CACHE_MAX: usize = 10_000;
+
+impl<V: Clone> SpecCache<V> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (V, std::time::Instant)>> {
         self.entries
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn get(&self, name: &str) -> Option<McpServer> {
+    fn get(&self, name: &str) -> Option<V> {
         let entries = self.lock();
-        let (server, at) = entries.get(name)?;
-        (at.elapsed() < SERVER_CACHE_TTL).then(|| server.clone())
+        let (spec, at) = entries.get(name)?;
+        (at.elapsed() < SPEC_CACHE_TTL).then(|| spec.clone())
     }
 
-    fn put(&self, server: McpServer) {
+    fn put(&self, name: &str, spec: V) {
         let mut entries = self.lock();
-        if entries.len() >= SERVER_CACHE_MAX {
-            entries.retain(|_, (_, at)| at.elapsed() < SERVER_CACHE_TTL);
-            if entries.len() >= SERVER_CACHE_MAX {
+        if entries.len() >= SPEC_CACHE_MAX {
+            entries.retain(|_, (_, at)| at.elapsed() < SPEC_CACHE_TTL);
+            if entries.len() >= SPEC_CACHE_MAX {
                 entries.clear();
             }
         }
-        entries.insert(server.name.clone(), (server, std::time::Instant::now()));
+        entries.insert(name.to_owned(), (spec, std::time::Instant::now()));
     }
 
     fn forget(&self, name: &str) {
@@ -131,6 +141,7 @@ impl CredentialIssuer {
                 scopes,
                 token_injection,
             } => {
+                self.enabled_provider(&server, provider_name).await?;
                 let tokens = self
                     .service_account_token(&server, provider_name, scopes)
                     .await?;
@@ -145,6 +156,7 @@ impl CredentialIssuer {
                 required_scopes,
                 token_injection,
             } => {
+                self.enabled_provider(&server, provider_name).await?;
                 let tokens = self
                     .user_token(identity, &server, provider_name, required_scopes)
                     .await?;
@@ -268,12 +280,60 @@ impl CredentialIssuer {
         }
         match self.connections.store().servers().get(server_name).await {
             Ok(stored) => {
-                self.servers.put(stored.spec.clone());
+                self.servers.put(server_name, stored.spec.clone());
                 Ok(stored.spec)
             }
             Err(StoreError::NotFound { .. }) => Err(ApiError::not_found("mcp server", server_name)),
             Err(other) => Err(store_error(other)),
         }
+    }
+
+    /// The provider a server is bound to, refusing one that is disabled or gone: an
+    /// admin disabling a provider stops every credential for it at once.
+    async fn enabled_provider(
+        &self,
+        server: &McpServer,
+        provider_name: &str,
+    ) -> Result<OAuthProvider, ApiError> {
+        let provider = match self.providers.get(provider_name) {
+            Some(provider) => provider,
+            None => {
+                let provider = self.connections.provider(provider_name).await?;
+                self.providers.put(provider_name, provider.clone());
+                provider
+            }
+        };
+        if !provider.enabled {
+            return Err(ApiError::new(
+                Code::FailedPrecondition,
+                format!(
+                    "oauth provider {provider_name:?} is disabled, so mcp server {:?} cannot be reached with it",
+                    server.name
+                ),
+            )
+            .with_reason("OAUTH_PROVIDER_DISABLED")
+            .with_metadata("providerName", provider_name)
+            .with_metadata("mcpServer", server.name.clone()));
+        }
+        Ok(provider)
+    }
+
+    /// Forgets a server or provider another replica (or this one) changed, as the
+    /// config feed learns of it: a proxy told of the change must not be answered
+    /// from before it.
+    pub fn forget(&self, change: &adp_store::ConfigChange) {
+        match change.kind {
+            adp_store::ConfigKind::Server => self.servers.forget(&change.name),
+            adp_store::ConfigKind::Provider => self.providers.forget(&change.name),
+            adp_store::ConfigKind::Connection => {}
+        }
+    }
+
+    /// Forgets what is cached about a provider (it was changed or deleted here),
+    /// including the service-account tokens it issued.
+    pub async fn provider_changed(&self, provider_name: &str) {
+        self.providers.forget(provider_name);
+        self.service_accounts.tokens.lock().await.clear();
     }
 
     /// Forgets what is cached about a server (it was changed or deleted here).

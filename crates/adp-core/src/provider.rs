@@ -54,6 +54,31 @@ impl OAuthProvider {
     }
 
     /// Every endpoint URL with the field it came from, for policy checks.
+    /// The fields that decide where the client secret and users' tokens are sent, and
+    /// who they were issued to, that differ between `self` and `other`.
+    pub fn token_destination_changes(&self, other: &OAuthProvider) -> Vec<&'static str> {
+        let pairs = [
+            ("token_url", &self.token_url, &other.token_url),
+            (
+                "revocation_url",
+                &self.revocation_url,
+                &other.revocation_url,
+            ),
+            (
+                "device_authorization_url",
+                &self.device_authorization_url,
+                &other.device_authorization_url,
+            ),
+            ("client_id", &self.client_id, &other.client_id),
+            ("issuer", &self.issuer, &other.issuer),
+        ];
+        pairs
+            .into_iter()
+            .filter(|(_, before, after)| before != after)
+            .map(|(field, _, _)| field)
+            .collect()
+    }
+
     pub fn endpoints(&self) -> [(&'static str, &str); 4] {
         [
             ("authorize_url", self.authorize_url.as_str()),

@@ -14,7 +14,7 @@ use tokio::sync::{oneshot, watch};
 use crate::callers::Callers;
 use crate::consent::RequestStates;
 use crate::control_plane::ControlPlane;
-use crate::credentials::CredentialCache;
+use crate::credentials::{CredentialCache, Revocations};
 use crate::forward::Upstream;
 use crate::gateway::Gateway;
 use crate::http::{AppState, Shared, dispatch, router};
@@ -61,9 +61,11 @@ impl Proxy {
         .context("bad ADP_CONTROL_PLANE_URL")?;
         let tls = crate::tls::client_config(settings.upstream_ca_file.as_deref())?;
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let revocations = Arc::new(Revocations::default());
         let config = subscriber::spawn(
             control_plane.clone(),
             settings.node_id(),
+            revocations.clone(),
             shutdown_rx.clone(),
         );
         let shared = Arc::new(Shared {
@@ -74,6 +76,7 @@ impl Proxy {
                 control_plane,
                 settings.credential_cache_size,
                 settings.upstream_timeout(),
+                revocations,
             ),
             session_ids: SessionIds::new(keys.session_id),
             request_states: RequestStates::new(keys.request_state, SESSION_CAPACITY),

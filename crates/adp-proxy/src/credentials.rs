@@ -1,7 +1,10 @@
-//! Upstream credentials cached per (user, server) until shortly before they expire, and
-//! only for the server config they were issued under.
+//! Upstream credentials cached per (user, server) until shortly before they expire,
+//! only for the server config they were issued under, and only until the control
+//! plane says the connection behind them ended ([`Revocations`]).
 
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use adp_core::identity::Identity;
@@ -48,9 +51,58 @@ impl std::hash::Hash for CacheKey {
     }
 }
 
+/// Buckets of revocation epochs; a revocation invalidates about 1/BUCKETS of the
+/// cache, which keeps the check one array read on the hot path and the memory fixed
+/// however many users revoke.
+const BUCKETS: usize = 4096;
+
+/// Revocation epochs by bucket of (issuer, subject, provider). The config stream bumps
+/// a bucket when a connection in it is revoked or expires, and every bucket when a
+/// provider changes (disabled, deleted, endpoints moved) or the proxy resynchronises;
+/// a cached credential is good only while its bucket is at the epoch it was fetched in.
+#[derive(Debug)]
+pub struct Revocations {
+    epochs: Box<[AtomicU64]>,
+}
+
+impl Default for Revocations {
+    fn default() -> Self {
+        Revocations {
+            epochs: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+}
+
+impl Revocations {
+    fn bucket(issuer: &str, subject: &str, provider: &str) -> usize {
+        // fixed keys: the bucket only spreads load, it is no defence on its own
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (issuer, subject, provider).hash(&mut hasher);
+        (hasher.finish() % BUCKETS as u64) as usize
+    }
+
+    fn epoch(&self, bucket: usize) -> u64 {
+        self.epochs[bucket].load(Ordering::Acquire)
+    }
+
+    /// The connection of `subject` at `issuer` to `provider` ended.
+    pub fn revoke(&self, issuer: &str, subject: &str, provider: &str) {
+        self.epochs[Self::bucket(issuer, subject, provider)].fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Every cached credential is suspect.
+    pub fn revoke_all(&self) {
+        for epoch in &*self.epochs {
+            epoch.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 struct Entry {
     generation: u64,
+    bucket: usize,
+    epoch: u64,
     credential: Credential,
     use_until: SystemTime,
 }
@@ -59,14 +111,21 @@ struct Entry {
 pub struct CredentialCache {
     control_plane: ControlPlane,
     entries: BoundedMap<CacheKey, Entry>,
+    revocations: Arc<Revocations>,
     deadline: Duration,
 }
 
 impl CredentialCache {
-    pub fn new(control_plane: ControlPlane, capacity: usize, deadline: Duration) -> Self {
+    pub fn new(
+        control_plane: ControlPlane,
+        capacity: usize,
+        deadline: Duration,
+        revocations: Arc<Revocations>,
+    ) -> Self {
         CredentialCache {
             control_plane,
             entries: BoundedMap::new(capacity),
+            revocations,
             deadline,
         }
     }
@@ -78,8 +137,18 @@ impl CredentialCache {
         user_jwt: &SecretString,
     ) -> Result<Credential, CredentialError> {
         let now = SystemTime::now();
+        let (issuer, subject, _) = key.parts();
+        let bucket = Revocations::bucket(
+            issuer,
+            subject,
+            route.server.auth.provider_name().unwrap_or(""),
+        );
+        // read before asking: a revocation that lands while we wait makes this stale
+        let epoch = self.revocations.epoch(bucket);
         if let Some(entry) = self.entries.get(&key)
             && entry.generation == route.generation
+            && entry.bucket == bucket
+            && entry.epoch == epoch
             && entry.use_until > now
         {
             return Ok(entry.credential);
@@ -97,11 +166,35 @@ impl CredentialCache {
                 key,
                 Entry {
                     generation: route.generation,
+                    bucket,
+                    epoch,
                     credential: credential.clone(),
                     use_until,
                 },
             );
         }
         Ok(credential)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_revocation_moves_only_its_bucket_and_revoke_all_moves_every_one() {
+        let revocations = Revocations::default();
+        let alice = Revocations::bucket("iss", "alice", "github");
+        let bob = (0..1000)
+            .map(|n| Revocations::bucket("iss", &format!("bob{n}"), "github"))
+            .find(|b| *b != alice)
+            .unwrap();
+        revocations.revoke("iss", "alice", "github");
+        assert_eq!(revocations.epoch(alice), 1);
+        assert_eq!(revocations.epoch(bob), 0);
+        revocations.revoke_all();
+        assert_eq!(revocations.epoch(alice), 2);
+        assert_eq!(revocations.epoch(bob), 1);
     }
 }

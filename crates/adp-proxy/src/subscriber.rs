@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::control_plane::ControlPlane;
+use crate::credentials::Revocations;
 use crate::routes::RoutingTable;
 
 /// The control plane sends a heartbeat every 5 s; three missed means the stream is dead.
@@ -34,13 +35,14 @@ pub struct ConfigHandle {
 pub fn spawn(
     control_plane: ControlPlane,
     node_id: String,
+    revocations: Arc<Revocations>,
     mut shutdown: watch::Receiver<bool>,
 ) -> ConfigHandle {
     let (table_tx, table) = watch::channel(Arc::new(RoutingTable::default()));
     let (status_tx, status) = watch::channel(ConfigStatus::default());
     tokio::spawn(async move {
         tokio::select! {
-            () = run(control_plane, node_id, table_tx, status_tx) => {}
+            () = run(control_plane, node_id, revocations, table_tx, status_tx) => {}
             _ = shutdown.wait_for(|stop| *stop) => {}
         }
     });
@@ -50,6 +52,7 @@ pub fn spawn(
 async fn run(
     control_plane: ControlPlane,
     node_id: String,
+    revocations: Arc<Revocations>,
     table: watch::Sender<Arc<RoutingTable>>,
     status: watch::Sender<ConfigStatus>,
 ) {
@@ -64,6 +67,7 @@ async fn run(
                 match tokio::time::timeout(SILENCE_LIMIT, stream.message()).await {
                     Ok(Ok(Some(message))) => {
                         let Some(event) = message.event else { continue };
+                        drop_revoked(&revocations, &event);
                         let current = table.borrow().clone();
                         let next = current.apply(&event);
                         let revision = next.revision;
@@ -110,6 +114,45 @@ async fn run(
         let jitter = Duration::from_millis(rand::random_range(0..=backoff.as_millis() as u64 / 2));
         tokio::time::sleep(backoff + jitter).await;
         backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+/// Control-plane replicas remember a server or provider for up to a second (their
+/// `SPEC_CACHE_TTL`); a credential fetched from one that has not noticed a change yet
+/// must not stay cached for the token's whole life.
+const REPLICA_SPEC_STALENESS: Duration = Duration::from_millis(1500);
+
+/// Cached credentials the event says are no longer good: those of ended connections;
+/// all of them when a provider or server changed (say, disabled) or the proxy had to
+/// start over from a snapshot and may have missed revocations. After a config change
+/// everything is dropped once more when no replica can still answer from before it.
+fn drop_revoked(revocations: &Arc<Revocations>, event: &adp_api::v1::ConfigEvent) {
+    use adp_api::v1::config_event::Kind;
+    match &event.kind {
+        Some(Kind::Snapshot(_)) => revocations.revoke_all(),
+        Some(Kind::Delta(delta)) => {
+            let config_changed = !delta.upserted_providers.is_empty()
+                || !delta.removed_providers.is_empty()
+                || !delta.upserted_servers.is_empty()
+                || !delta.removed_servers.is_empty();
+            if config_changed {
+                revocations.revoke_all();
+                let later = revocations.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(REPLICA_SPEC_STALENESS).await;
+                    later.revoke_all();
+                });
+            }
+            for ended in &delta.revoked_connections {
+                if ended.issuer.is_empty() && ended.subject.is_empty() {
+                    revocations.revoke_all();
+                } else {
+                    revocations.revoke(&ended.issuer, &ended.subject, &ended.provider_name);
+                }
+                tracing::info!(provider = %ended.provider_name, "connection ended: cached credentials dropped");
+            }
+        }
+        Some(Kind::Heartbeat(_)) | None => {}
     }
 }
 

@@ -18,6 +18,7 @@ pub use connect::{Backend, Store};
 pub use error::StoreError;
 pub use repo::{
     ConfigChange, ConfigKind, ConfigListener, ConfigLogRepo, ConnectionRepo, ConsentRepo, Page,
-    ProviderRepo, SecretRepo, ServerRepo, SessionRepo, TokenWrite,
+    ProviderRepo, SecretRepo, ServerRepo, SessionRepo, TokenWrite, connection_name,
+    parse_connection_name,
 };
 pub use sea_orm::DbErr;

@@ -26,7 +26,9 @@ mod secrets;
 mod servers;
 mod sessions;
 
-pub use config_log::{ConfigChange, ConfigKind, ConfigListener, ConfigLogRepo};
+pub use config_log::{
+    ConfigChange, ConfigKind, ConfigListener, ConfigLogRepo, connection_name, parse_connection_name,
+};
 pub use connections::{ConnectionRepo, TokenWrite};
 pub use consent::ConsentRepo;
 pub use providers::ProviderRepo;

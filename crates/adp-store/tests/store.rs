@@ -449,7 +449,7 @@ async fn expiry_reconsent_and_delete(store: Store) {
     assert_eq!(
         store
             .connections()
-            .require_reconsent("github", "auth mode changed")
+            .require_reconsent("github", "auth mode changed", false)
             .await
             .unwrap(),
         1,

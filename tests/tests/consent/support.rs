@@ -46,6 +46,10 @@ pub struct Options {
     pub server_url: String,
     /// Sign people in to the Connections page with the same authorization server.
     pub sign_in: bool,
+    /// `ADP_INSECURE_DEVELOPMENT=true`, so consent links work without sign-in (the
+    /// worlds verify JWTs with an explicit HS256 secret and issuer, which is otherwise
+    /// production).
+    pub development: bool,
 }
 
 impl Default for Options {
@@ -59,6 +63,7 @@ impl Default for Options {
             required_scopes: vec!["repo".to_owned()],
             server_url: SERVER_URL.to_owned(),
             sign_in: false,
+            development: true,
         }
     }
 }
@@ -117,6 +122,9 @@ impl World {
             ("ADP_INSECURE_LOOPBACK_HTTP".into(), "true".into()),
             ("ADP_REFRESH_JITTER_SECS".into(), "0".into()),
         ];
+        if options.development {
+            env.push(("ADP_INSECURE_DEVELOPMENT".into(), "true".into()));
+        }
         env.extend(options.env.iter().cloned());
         env.extend(
             shared_env

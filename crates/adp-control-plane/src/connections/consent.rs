@@ -207,6 +207,7 @@ impl Connections {
             provider_display_name: display_name(&provider).to_owned(),
             scopes: attempt.scopes,
             server_name: attempt.server_name,
+            key: attempt.key,
         }))
     }
 
@@ -429,4 +430,13 @@ pub struct ConsentPrompt {
     pub provider_display_name: String,
     pub scopes: Vec<String>,
     pub server_name: Option<String>,
+    /// Whose connection this will be: the caller who asked for the link.
+    pub key: ConnectionKey,
+}
+
+impl ConsentPrompt {
+    /// Whether `identity` is the person this link was made for.
+    pub fn is_for(&self, identity: &Identity) -> bool {
+        self.key.issuer == identity.issuer && self.key.subject == identity.subject
+    }
 }

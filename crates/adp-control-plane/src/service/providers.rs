@@ -2,6 +2,7 @@ use adp_api::v1 as pb;
 use adp_api::v1::o_auth_provider_service_server::OAuthProviderService;
 use adp_core::error::FieldViolation;
 use adp_core::fieldmask::apply_update_mask;
+use adp_core::identity::Identity;
 use adp_core::listing::ListQuery;
 use adp_core::provider::OAuthProvider;
 use adp_core::resource::{check_etag, parse_etag};
@@ -10,6 +11,7 @@ use adp_store::StoreError;
 use tonic::{Request, Response};
 
 use super::{RpcResult, require_name, required};
+use crate::auth::require;
 use crate::errors::store_error;
 use crate::state::SharedState;
 
@@ -21,6 +23,27 @@ pub struct ProviderService {
 }
 
 impl ProviderService {
+    /// Who may point a provider at a secret, or move where its secret goes: binding
+    /// or changing `client_secret_ref` needs `secret_attach`, and so does changing the
+    /// token destination of a provider that has a client secret (else an admin with
+    /// `oauthprovider_update` alone could send it, and users' refresh tokens, to a
+    /// host of their own).
+    fn check_secret_rights(
+        caller: &Identity,
+        provider: &OAuthProvider,
+        before: Option<&OAuthProvider>,
+    ) -> Result<(), ApiError> {
+        let rebinding = !provider.client_secret_ref.is_empty()
+            && before.is_none_or(|b| b.client_secret_ref != provider.client_secret_ref);
+        let moving_secret = before.is_some_and(|b| {
+            !b.client_secret_ref.is_empty() && !b.token_destination_changes(provider).is_empty()
+        });
+        if rebinding || moving_secret {
+            require(caller, "secret_attach")?;
+        }
+        Ok(())
+    }
+
     /// Checks that need configuration or other rows: endpoint schemes and the secret.
     async fn check(&self, provider: &OAuthProvider) -> Result<(), ApiError> {
         let mut violations = Vec::new();
@@ -65,13 +88,15 @@ impl OAuthProviderService for ProviderService {
         &self,
         request: Request<pb::CreateOAuthProviderRequest>,
     ) -> RpcResult<pb::CreateOAuthProviderResponse> {
-        self.state
+        let caller = self
+            .state
             .auth
             .authorize(&request, "oauthprovider_create")
             .await?;
         let request = request.into_inner();
         self.state.validator.validate(&request)?;
         let provider = OAuthProvider::from(required(request.oauth_provider, "oauth_provider")?);
+        Self::check_secret_rights(&caller, &provider, None)?;
         self.check(&provider).await?;
         if request.validate_only {
             return Ok(Response::new(pb::CreateOAuthProviderResponse {
@@ -149,7 +174,8 @@ impl OAuthProviderService for ProviderService {
         &self,
         request: Request<pb::UpdateOAuthProviderRequest>,
     ) -> RpcResult<pb::UpdateOAuthProviderResponse> {
-        self.state
+        let caller = self
+            .state
             .auth
             .authorize(&request, "oauthprovider_update")
             .await?;
@@ -176,7 +202,9 @@ impl OAuthProviderService for ProviderService {
             .validator
             .validate_as("oauth_provider", &merged)?;
         let provider = OAuthProvider::from(merged);
+        Self::check_secret_rights(&caller, &provider, Some(&stored.spec))?;
         self.check(&provider).await?;
+        let moved = stored.spec.token_destination_changes(&provider);
         if request.validate_only {
             let preview = adp_core::resource::Stored {
                 spec: provider,
@@ -184,8 +212,19 @@ impl OAuthProviderService for ProviderService {
             };
             return Ok(Response::new(pb::UpdateOAuthProviderResponse {
                 oauth_provider: Some((&preview).into()),
+                connections_requiring_consent: 0,
             }));
         }
+        // tokens are discarded before the new endpoints can be used: a refresh that
+        // ran in between would send an old refresh token to the new token_url
+        let connections_requiring_consent = if moved.is_empty() {
+            0
+        } else {
+            self.state
+                .connections
+                .provider_endpoints_changed(&provider.name, &moved)
+                .await?
+        };
         let updated = self
             .state
             .store
@@ -194,8 +233,14 @@ impl OAuthProviderService for ProviderService {
             .await
             .map_err(store_error)?;
         tracing::info!(provider = %provider.name, version = updated.meta.version, "oauth provider updated");
+        self.state
+            .credentials
+            .provider_changed(&provider.name)
+            .await;
         Ok(Response::new(pb::UpdateOAuthProviderResponse {
             oauth_provider: Some((&updated).into()),
+            connections_requiring_consent: i64::try_from(connections_requiring_consent)
+                .unwrap_or(i64::MAX),
         }))
     }
 
@@ -216,6 +261,7 @@ impl OAuthProviderService for ProviderService {
             .delete(&request.name, expected)
             .await
             .map_err(store_error)?;
+        self.state.credentials.provider_changed(&request.name).await;
         tracing::info!(provider = %request.name, "oauth provider deleted");
         Ok(Response::new(pb::DeleteOAuthProviderResponse {}))
     }

@@ -25,8 +25,10 @@ pub struct ServerService {
 
 impl ServerService {
     /// Checks that depend on other rows and on who is asking: binding a server to a
-    /// provider needs `oauthprovider_attach`, the provider must exist, offer the
-    /// scopes and allow the grant; a static key's secret must exist.
+    /// provider (or moving a bound server to another URL) needs `oauthprovider_attach`,
+    /// the provider must exist, offer the scopes and allow the grant; naming a static
+    /// key (or moving a server that sends one) needs `secret_attach`, and the secret
+    /// must exist.
     async fn check_bindings(
         &self,
         caller: &Identity,
@@ -34,7 +36,10 @@ impl ServerService {
         before: Option<&McpServer>,
     ) -> Result<(), ApiError> {
         if let Some(provider_name) = server.auth.provider_name() {
-            let rebinding = before.and_then(|b| b.auth.provider_name()) != Some(provider_name);
+            // pointing a bound server somewhere else sends every user's token there
+            let rebinding = before.is_none_or(|b| {
+                b.auth.provider_name() != Some(provider_name) || b.source != server.source
+            });
             if rebinding {
                 require(caller, "oauthprovider_attach")?;
             }
@@ -87,6 +92,17 @@ impl ServerService {
             }
         }
         if let Auth::StaticKey { key_ref, .. } = &server.auth {
+            // the key goes wherever the server points: naming it, or moving where it
+            // is sent, is using the secret, not just configuring a server
+            let (before_ref, before_url) = match before.map(|b| (&b.auth, &b.source)) {
+                Some((Auth::StaticKey { key_ref, .. }, source)) => {
+                    (Some(key_ref.as_str()), Some(source))
+                }
+                _ => (None, None),
+            };
+            if before_ref != Some(key_ref.as_str()) || before_url != Some(&server.source) {
+                require(caller, "secret_attach")?;
+            }
             secret_must_exist(&self.state, key_ref).await?;
         }
         Ok(())

@@ -18,6 +18,9 @@ pub const SIGN_IN: &str = "adp_signin";
 pub const FLASH: &str = "adp_flash";
 /// Binds a consent attempt to the browser that opened its link.
 pub const CONSENT: &str = "adp_consent";
+/// The consent page's CSRF secret when there is no sign-in session to derive it from
+/// (development mode): the form carries a token derived from it.
+pub const CONSENT_FORM: &str = "adp_consent_form";
 
 /// Reads one cookie from a request.
 pub fn read(headers: &HeaderMap, name: &str) -> Option<String> {

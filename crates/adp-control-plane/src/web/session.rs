@@ -66,7 +66,7 @@ impl Visitor {
     }
 }
 
-fn csrf_token(cookie: &str) -> String {
+pub fn csrf_token(cookie: &str) -> String {
     let mut digest = Sha256::new();
     digest.update(b"adp-csrf\0");
     digest.update(cookie.as_bytes());
@@ -102,12 +102,7 @@ pub async fn admit_post(
     headers: &HeaderMap,
     form: &[u8],
 ) -> Result<Visitor, Response> {
-    if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok())
-        && origin != public_origin(state)
-    {
-        tracing::warn!(origin, "connections page: cross-origin form refused");
-        return Err(refused("it came from another site"));
-    }
+    same_origin(state, headers)?;
     let Some(visitor) = visitor(state, headers).await? else {
         return Err(html::message_with_link(
             StatusCode::FORBIDDEN,
@@ -117,19 +112,35 @@ pub async fn admit_post(
             "/connections/sign-in",
         ));
     };
-    let sent = url::form_urlencoded::parse(form)
-        .find(|(key, _)| key == "csrf")
-        .map(|(_, value)| value.into_owned());
-    let expected = visitor.csrf_token();
-    let matches = sent.is_some_and(|sent| constant_time_eq(sent.as_bytes(), expected.as_bytes()));
-    if !matches {
+    if !csrf_matches(visitor.cookie(), form) {
         tracing::warn!(subject = %visitor.session.subject, "connections page: form without a valid csrf token refused");
         return Err(refused("it did not carry this page's CSRF token"));
     }
     Ok(visitor)
 }
 
-fn refused(why: &str) -> Response {
+/// Refuses a form another site posted: browsers name the page a form came from in
+/// `Origin`, and a page of ours is at our public origin.
+pub fn same_origin(state: &SharedState, headers: &HeaderMap) -> Result<(), Response> {
+    if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok())
+        && origin != public_origin(state)
+    {
+        tracing::warn!(origin, "cross-origin form refused");
+        return Err(refused("it came from another site"));
+    }
+    Ok(())
+}
+
+/// Whether `sent` (a form's `csrf` field) is the token derived from `cookie`.
+pub fn csrf_matches(cookie: &str, form: &[u8]) -> bool {
+    let sent = url::form_urlencoded::parse(form)
+        .find(|(key, _)| key == "csrf")
+        .map(|(_, value)| value.into_owned());
+    let expected = csrf_token(cookie);
+    sent.is_some_and(|sent| constant_time_eq(sent.as_bytes(), expected.as_bytes()))
+}
+
+pub fn refused(why: &str) -> Response {
     html::message_with_link(
         StatusCode::FORBIDDEN,
         "Request refused",

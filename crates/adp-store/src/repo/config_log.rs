@@ -8,6 +8,8 @@ use sea_orm::{
     QueryOrder, QuerySelect,
 };
 
+use adp_core::connection::ConnectionKey;
+
 use super::now;
 use crate::entity::{config_change, config_revision};
 use crate::{Backend, Store, StoreError};
@@ -19,6 +21,8 @@ const CHANNEL: &str = "adp_config";
 pub enum ConfigKind {
     Server,
     Provider,
+    /// A connection stopped being usable; `name` is [`connection_name`] of its key.
+    Connection,
 }
 
 impl ConfigKind {
@@ -26,6 +30,7 @@ impl ConfigKind {
         match self {
             ConfigKind::Server => "server",
             ConfigKind::Provider => "provider",
+            ConfigKind::Connection => "connection",
         }
     }
 
@@ -33,9 +38,27 @@ impl ConfigKind {
         match text {
             "server" => Some(ConfigKind::Server),
             "provider" => Some(ConfigKind::Provider),
+            "connection" => Some(ConfigKind::Connection),
             _ => None,
         }
     }
+}
+
+/// How a connection is named in the change log: its key as a JSON array, which no
+/// issuer or subject can break out of. Empty issuer and subject stand for every
+/// connection of the provider.
+pub fn connection_name(key: &ConnectionKey) -> String {
+    serde_json::json!([key.issuer, key.subject, key.provider_name]).to_string()
+}
+
+/// The key [`connection_name`] made; `None` for anything else.
+pub fn parse_connection_name(name: &str) -> Option<ConnectionKey> {
+    let [issuer, subject, provider_name]: [String; 3] = serde_json::from_str(name).ok()?;
+    Some(ConnectionKey {
+        issuer,
+        subject,
+        provider_name,
+    })
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

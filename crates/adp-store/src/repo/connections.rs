@@ -1,8 +1,11 @@
 use adp_core::connection::{ConnectionKey, ExpiredReason, StoredConnection};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
+};
 
+use super::config_log::{self, ConfigKind, connection_name};
 use super::now;
 use crate::entity::connection as row;
 use crate::{Store, StoreError};
@@ -228,6 +231,7 @@ impl ConnectionRepo<'_> {
         reason: ExpiredReason,
         text: &str,
     ) -> Result<bool, StoreError> {
+        let txn = self.store.writer.begin().await?;
         let result = row::Entity::update_many()
             .col_expr(
                 row::Column::ExpiredReason,
@@ -242,17 +246,42 @@ impl ConnectionRepo<'_> {
             .col_expr(row::Column::Version, Expr::value(seen_version + 1))
             .filter(by_key(key))
             .filter(row::Column::Version.eq(seen_version))
-            .exec(&self.store.writer)
+            .exec(&txn)
             .await?;
-        Ok(result.rows_affected == 1)
+        if result.rows_affected != 1 {
+            return Ok(false);
+        }
+        // proxies drop what they cached for it, on every replica
+        config_log::commit(
+            self.store,
+            txn,
+            ConfigKind::Connection,
+            &connection_name(key),
+        )
+        .await?;
+        Ok(true)
     }
 
-    /// Marks every working connection to `provider_name` as needing consent again.
+    /// Marks every working connection to `provider_name` as needing consent again,
+    /// and tells proxies to drop every credential they cached for the provider. With
+    /// `discard_tokens` the stored tokens are wiped too (every connection, expired or
+    /// not), for when they belong to another client or authorization server and must
+    /// never be sent to the provider's new endpoints, not even to revoke them.
     pub async fn require_reconsent(
         &self,
         provider_name: &str,
         text: &str,
+        discard_tokens: bool,
     ) -> Result<u64, StoreError> {
+        let txn = self.store.writer.begin().await?;
+        if discard_tokens {
+            row::Entity::update_many()
+                .col_expr(row::Column::SealedTokens, Expr::value(Vec::<u8>::new()))
+                .col_expr(row::Column::Version, Expr::col(row::Column::Version).add(1))
+                .filter(row::Column::ProviderName.eq(provider_name))
+                .exec(&txn)
+                .await?;
+        }
         let result = row::Entity::update_many()
             .col_expr(
                 row::Column::ExpiredReason,
@@ -260,15 +289,32 @@ impl ConnectionRepo<'_> {
             )
             .col_expr(row::Column::StatusReason, Expr::value(text.to_owned()))
             .col_expr(row::Column::UpdateTime, Expr::value(now()))
+            .col_expr(
+                row::Column::RefreshLeaseUntil,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
             .col_expr(row::Column::Version, Expr::col(row::Column::Version).add(1))
             .filter(row::Column::ProviderName.eq(provider_name))
             .filter(row::Column::ExpiredReason.is_null())
-            .exec(&self.store.writer)
+            .exec(&txn)
             .await?;
+        let every = ConnectionKey {
+            issuer: String::new(),
+            subject: String::new(),
+            provider_name: provider_name.to_owned(),
+        };
+        config_log::commit(
+            self.store,
+            txn,
+            ConfigKind::Connection,
+            &connection_name(&every),
+        )
+        .await?;
         Ok(result.rows_affected)
     }
 
-    /// Deletes the connection and returns what it held, so the caller can revoke it upstream.
+    /// Deletes the connection and returns what it held, so the caller can revoke it
+    /// upstream; proxies are told to drop what they cached for it.
     pub async fn delete(
         &self,
         key: &ConnectionKey,
@@ -276,21 +322,38 @@ impl ConnectionRepo<'_> {
         let Some(existing) = self.get(key).await? else {
             return Ok(None);
         };
+        let txn = self.store.writer.begin().await?;
         let result = row::Entity::delete_many()
             .filter(by_key(key))
             .filter(row::Column::Version.eq(existing.version))
-            .exec(&self.store.writer)
+            .exec(&txn)
             .await?;
-        if result.rows_affected == 0 {
+        let deleted = if result.rows_affected == 0 {
             // changed under us (a refresh landed): delete whatever is there now
-            let current = self.get(key).await?;
+            let current = row::Entity::find()
+                .filter(by_key(key))
+                .all(&txn)
+                .await?
+                .into_iter()
+                .next()
+                .map(to_stored)
+                .transpose()?;
             row::Entity::delete_many()
                 .filter(by_key(key))
-                .exec(&self.store.writer)
+                .exec(&txn)
                 .await?;
-            return Ok(current);
-        }
-        Ok(Some(existing))
+            current
+        } else {
+            Some(existing)
+        };
+        config_log::commit(
+            self.store,
+            txn,
+            ConfigKind::Connection,
+            &connection_name(key),
+        )
+        .await?;
+        Ok(deleted)
     }
 
     /// Every connection's key, version and sealed tokens, for re-wrapping under a new key.
