@@ -13,9 +13,11 @@ use crate::{ControlPlaneProcess, binary, read_ready};
 
 /// A proxy process; killed on drop.
 pub struct ProxyProcess {
-    _child: Child,
+    child: Child,
     pub url: String,
     pub log: tokio::sync::mpsc::UnboundedReceiver<String>,
+    /// Its whole environment, so a restart runs with the same settings.
+    env: Vec<(String, String)>,
     _dir: tempfile::TempDir,
 }
 
@@ -23,43 +25,56 @@ impl ProxyProcess {
     /// Subscribed to `cp`, verifying callers with `cp`'s JWT secret, trusting `ca_file`
     /// for upstreams.
     pub async fn start(cp: &ControlPlaneProcess, ca_file: Option<&Path>) -> ProxyProcess {
+        ProxyProcess::start_with(cp, ca_file, &[]).await
+    }
+
+    /// [`ProxyProcess::start`] with `extra` settings on top; an empty value removes the
+    /// setting.
+    pub async fn start_with(
+        cp: &ControlPlaneProcess,
+        ca_file: Option<&Path>,
+        extra: &[(&str, &str)],
+    ) -> ProxyProcess {
         let dir = tempfile::tempdir().unwrap();
-        let token_file = dir.path().join("proxy-token");
-        std::fs::write(&token_file, cp.token("proxy-e2e", &["proxy"])).unwrap();
-        let mut command = Command::new(binary("adp-proxy"));
-        command
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("RUST_LOG", "info")
-            .env("ADP_LOG_FORMAT", "json")
-            .env("ADP_PROXY_ADDR", "127.0.0.1:0")
-            .env("ADP_CONTROL_PLANE_URL", &cp.grpc_url)
-            .env("ADP_PROXY_TOKEN_FILE", &token_file)
-            .env("ADP_JWT_HS256_SECRET_FILE", &cp.jwt_secret_file)
-            .env("ADP_JWT_ISSUER", cp.jwt_issuer())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        if let Some(ca) = ca_file {
-            command.env("ADP_UPSTREAM_CA_FILE", ca);
-        }
-        // benchmarks try the proxy with fewer runtime threads than cores
-        if let Ok(threads) = std::env::var("ADP_PROXY_WORKER_THREADS") {
-            command.env("ADP_PROXY_WORKER_THREADS", threads);
-        }
-        let mut child = command.spawn().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (addr, _, log) = read_ready(stderr, "proxy serving", &["addr", "addr"])
-            .await
-            .expect("proxy did not start within 30 s");
+        let env = proxy_env(cp, ca_file, dir.path(), extra);
+        let (child, url, log) = spawn(&env).await;
         let proxy = ProxyProcess {
-            _child: child,
-            url: format!("http://{addr}"),
+            child,
+            url,
             log,
+            env,
             _dir: dir,
         };
         proxy.wait_for(|h| h["status"] == "serving").await;
         proxy
+    }
+
+    /// Kills the process (no graceful anything) and starts it again with the same
+    /// settings, on a new port.
+    pub async fn restart(&mut self) {
+        let _ = self.child.kill().await;
+        let (child, url, log) = spawn(&self.env).await;
+        self.child = child;
+        self.url = url;
+        self.log = log;
+        self.wait_for(|h| h["status"] == "serving").await;
+    }
+
+    /// Runs a proxy with `extra` settings that must refuse to start, and returns what
+    /// it wrote to stderr.
+    pub async fn refusal(cp: &ControlPlaneProcess, extra: &[(&str, &str)]) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let env = proxy_env(cp, None, dir.path(), extra);
+        let output = tokio::time::timeout(Duration::from_secs(30), command(&env).output())
+            .await
+            .expect("the proxy neither started nor exited within 30 s")
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(
+            !output.status.success(),
+            "the proxy was expected to refuse to start: {stderr}"
+        );
+        stderr
     }
 
     pub fn mcp_url(&self, server: &str) -> String {
@@ -98,6 +113,66 @@ impl ProxyProcess {
         }
         lines
     }
+}
+
+fn proxy_env(
+    cp: &ControlPlaneProcess,
+    ca_file: Option<&Path>,
+    dir: &Path,
+    extra: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    let token_file = dir.join("proxy-token");
+    std::fs::write(&token_file, cp.token("proxy-e2e", &["proxy"])).unwrap();
+    let path = |p: &Path| p.to_string_lossy().into_owned();
+    let mut env: Vec<(String, String)> = vec![
+        ("PATH".into(), std::env::var("PATH").unwrap_or_default()),
+        ("RUST_LOG".into(), "info".into()),
+        ("ADP_LOG_FORMAT".into(), "json".into()),
+        ("ADP_PROXY_ADDR".into(), "127.0.0.1:0".into()),
+        ("ADP_CONTROL_PLANE_URL".into(), cp.grpc_url.clone()),
+        ("ADP_PROXY_TOKEN_FILE".into(), path(&token_file)),
+        (
+            "ADP_JWT_HS256_SECRET_FILE".into(),
+            path(&cp.jwt_secret_file),
+        ),
+        ("ADP_JWT_ISSUER".into(), cp.jwt_issuer().to_owned()),
+    ];
+    if let Some(ca) = ca_file {
+        env.push(("ADP_UPSTREAM_CA_FILE".into(), path(ca)));
+    }
+    // benchmarks try the proxy with fewer runtime threads than cores
+    if let Ok(threads) = std::env::var("ADP_PROXY_WORKER_THREADS") {
+        env.push(("ADP_PROXY_WORKER_THREADS".into(), threads));
+    }
+    for (key, value) in extra {
+        env.retain(|(k, _)| k != key);
+        if !value.is_empty() {
+            env.push(((*key).to_owned(), (*value).to_owned()));
+        }
+    }
+    env
+}
+
+fn command(env: &[(String, String)]) -> Command {
+    let mut command = Command::new(binary("adp-proxy"));
+    command
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
+async fn spawn(
+    env: &[(String, String)],
+) -> (Child, String, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    let mut child = command(env).spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (addr, _, log) = read_ready(stderr, "proxy serving", &["addr", "addr"])
+        .await
+        .expect("proxy did not start within 30 s");
+    (child, format!("http://{addr}"), log)
 }
 
 /// An HTTP answer from the MCP endpoint: status, session id, and the JSON-RPC message
@@ -147,20 +222,38 @@ impl McpSession {
         if message["method"] != "initialize" {
             request = request.header("mcp-protocol-version", &self.version);
         }
+        reply(request.send().await.unwrap(), true).await
+    }
+
+    /// `GET` (the server-to-client event stream) with the session id: the status, and
+    /// the body only when it is not a stream that stays open.
+    pub async fn get(&self) -> McpReply {
+        let request = self
+            .bodiless(reqwest::Method::GET)
+            .header("accept", "text/event-stream");
         let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let session_id = response
-            .headers()
-            .get("mcp-session-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let text = response.text().await.unwrap();
-        let body = parse_body(&text);
-        McpReply {
-            status,
-            session_id,
-            body,
+        let streaming = response.status().is_success();
+        reply(response, !streaming).await
+    }
+
+    /// `DELETE`: ends the session.
+    pub async fn delete(&self) -> McpReply {
+        let response = self.bodiless(reqwest::Method::DELETE).send().await.unwrap();
+        reply(response, true).await
+    }
+
+    fn bodiless(&self, method: reqwest::Method) -> reqwest::RequestBuilder {
+        let mut request = self
+            .http
+            .request(method, &self.url)
+            .header("mcp-protocol-version", &self.version);
+        if !self.jwt.is_empty() {
+            request = request.bearer_auth(&self.jwt);
         }
+        if let Some(id) = &self.session_id {
+            request = request.header("mcp-session-id", id);
+        }
+        request
     }
 
     /// initialize (declaring URL elicitation when `url_elicitation`) and initialized.
@@ -191,6 +284,25 @@ impl McpSession {
         self.post(json!({"jsonrpc":"2.0","id":id,"method":"tools/call",
             "params":{"name": tool, "arguments": arguments}}))
             .await
+    }
+}
+
+async fn reply(response: reqwest::Response, read_body: bool) -> McpReply {
+    let status = response.status().as_u16();
+    let session_id = response
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = if read_body {
+        parse_body(&response.text().await.unwrap())
+    } else {
+        Value::Null
+    };
+    McpReply {
+        status,
+        session_id,
+        body,
     }
 }
 

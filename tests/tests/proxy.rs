@@ -13,6 +13,8 @@ mod support;
 mod adpctl_user;
 #[path = "proxy/gateway.rs"]
 mod gateway;
+#[path = "proxy/security.rs"]
+mod security;
 
 use adp_api::v1::mcp_server::Auth;
 use adp_api::v1::{McpServer, TokenInjection, UserOAuthAuth};
@@ -27,7 +29,7 @@ struct Setup {
     world: World,
     upstream: McpUpstream,
     proxy: ProxyProcess,
-    _ca: TestCa,
+    ca: TestCa,
 }
 
 async fn setup(options: Options) -> Setup {
@@ -43,7 +45,7 @@ async fn setup(options: Options) -> Setup {
         world,
         upstream,
         proxy,
-        _ca: ca,
+        ca,
     }
 }
 
