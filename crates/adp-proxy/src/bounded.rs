@@ -1,6 +1,7 @@
 //! A map with a hard size limit, oldest insertions evicted first. Every cache the proxy
-//! keeps per user (credentials, sessions, used request states) is one of these, so a
-//! flood of users or sessions costs bounded memory.
+//! keeps per user (credentials, verified callers, used request states) is one of these,
+//! so a flood of users costs bounded memory. MCP sessions are not kept at all (see
+//! `session_ids`), so eviction can never hand one to somebody else.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;

@@ -1,7 +1,8 @@
 //! The MCP endpoint `/mcp/{server}` (POST, GET, DELETE) and `/healthz`.
 //!
 //! Per call: check the origin, find the route, authenticate the caller's JWT, obtain the
-//! upstream credential (cached), then forward with the caller's JWT replaced by it.
+//! upstream credential (cached), then forward with the caller's JWT replaced by it and
+//! the client's session id by the upstream's (see `session_ids`).
 //! POSTs, nearly all of the traffic, are answered by [`dispatch`] itself; the rest goes
 //! through the axum router.
 
