@@ -11,10 +11,11 @@
 // (with failure.png) when anything is not as a person would expect.
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 
-import { chromium } from 'playwright-core';
+import {
+  checkpoint, closeInput, launch, say, shot as shotIn, throughProvider as through,
+} from './page-helpers.mjs';
 
 const adp = process.env.ADP_URL;
 const issuer = process.env.AS_ISSUER;
@@ -24,55 +25,11 @@ const providerName = process.env.PROVIDER_DISPLAY_NAME ?? 'GitHub (test)';
 assert.ok(adp && issuer, 'set ADP_URL and AS_ISSUER');
 mkdirSync(shots, { recursive: true });
 
-const stdin = createInterface({ input: process.stdin });
-const lines = stdin[Symbol.asyncIterator]();
-function say(value) {
-  process.stdout.write(`${JSON.stringify(value)}\n`);
-}
-async function checkpoint(name) {
-  say({ checkpoint: name });
-  const { value, done } = await lines.next();
-  assert.ok(!done && value.trim() === 'continue', `test said ${value} at ${name}`);
-}
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  headless: true,
-  args: [
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-    '--no-first-run',
-  ],
-});
+const browser = await launch();
 
 let current = null;
-async function shot(page, name) {
-  await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
-  say({ screenshot: `${name}.png` });
-}
-
-// Walks the identity provider's login and consent pages until the browser is back on
-// the control plane.
-async function throughProvider(page, login) {
-  for (let step = 0; step < 10; step += 1) {
-    await page.waitForLoadState('domcontentloaded');
-    if (!page.url().startsWith(issuer)) return;
-    const loginField = page.locator('input[name="login"]');
-    if (await loginField.count()) {
-      await loginField.fill(login);
-      await page.locator('input[name="password"]').fill('any-password-works');
-    }
-    const before = page.url();
-    await Promise.all([
-      page.waitForURL((url) => url.href !== before, { waitUntil: 'domcontentloaded' }),
-      page.locator('button[type="submit"]').first().click(),
-    ]);
-  }
-  throw new Error(`still at the identity provider: ${page.url()}`);
-}
+const shot = (page, name) => shotIn(page, shots, name);
+const throughProvider = (page, login) => through(page, issuer, login);
 
 async function signIn(context, login) {
   const page = await context.newPage();
@@ -231,5 +188,5 @@ try {
   process.exitCode = 1;
 } finally {
   await browser.close();
-  stdin.close();
+  closeInput();
 }

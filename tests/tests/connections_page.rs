@@ -302,3 +302,86 @@ async fn without_sign_in_configured_the_page_says_what_to_set() {
     })
     .await;
 }
+
+/// The attack a consent link invites: alice's agent gets a link, and someone else
+/// opens it. In Chromium: bob (signed in) is refused and nothing is bound; alice with
+/// no session signs in first and then connects her own account; a cross-site
+/// auto-submitting form to one of her links is refused.
+#[tokio::test]
+async fn consent_links_connect_only_the_person_who_asked() {
+    bounded(TEST_LIMIT, async {
+        let world = World::start(Options::default().with_sign_in()).await;
+        let screenshots = artifact_dir("consent-link");
+        let link = world.connect("alice").await.authorize_url;
+        let forged_link = world.connect("alice").await.authorize_url;
+        let mut run = PageScript::start(
+            "consent-link.mjs",
+            &[
+                ("ADP_URL", &world.cps[0].http_url),
+                ("AS_ISSUER", world.auth_server.issuer()),
+                ("LINK", &link),
+                ("FORGED_LINK", &forged_link),
+                ("SCREENSHOT_DIR", screenshots.to_str().unwrap()),
+            ],
+        )
+        .await
+        .unwrap();
+        let mut events = Vec::new();
+        while let Some(event) = run.next_event().await.unwrap() {
+            match event["checkpoint"].as_str() {
+                Some("bob-refused") => {
+                    for user in ["alice", "bob"] {
+                        let card = &cards(&world, &world.user(user)).await[0];
+                        assert_eq!(card.status(), ConnectionStatus::NotConnected, "{user}");
+                    }
+                    assert_eq!(
+                        world
+                            .stats()
+                            .await
+                            .count(adp_e2e::oidc::AUTHORIZATION_CODE_GRANT),
+                        1,
+                        "only bob's own sign-in reached the token endpoint"
+                    );
+                    run.resume().await.unwrap();
+                }
+                Some("alice-connected") => {
+                    let alice = &cards(&world, &world.user("alice")).await[0];
+                    assert_eq!(alice.status(), ConnectionStatus::Connected);
+                    let bob = &cards(&world, &world.user("bob")).await[0];
+                    assert_eq!(bob.status(), ConnectionStatus::NotConnected);
+                    run.resume().await.unwrap();
+                }
+                _ => {}
+            }
+            events.push(event);
+        }
+        let stderr = run.stderr_text();
+        run.finish().await.unwrap_or_else(|error| {
+            panic!("{error}\nevents: {events:?}\n{stderr}\nscreenshots in {screenshots:?}")
+        });
+        assert!(
+            events.iter().any(|e| e["done"] == true),
+            "{events:?}\n{stderr}"
+        );
+        // the forged form bound nothing: the link still opens for alice
+        let browser = world.browser();
+        let page = browser.get(&forged_link).await.unwrap();
+        assert_eq!(
+            page.status, 303,
+            "signed out: sent to sign in, the link still live"
+        );
+        for name in [
+            "01-other-account-refused",
+            "02-signed-in-then-consent-page",
+            "03-connected",
+            "04-cross-site-form-refused",
+        ] {
+            let path = screenshots.join(format!("{name}.png"));
+            assert!(
+                std::fs::metadata(&path).is_ok_and(|m| m.len() > 1000),
+                "{path:?}"
+            );
+        }
+    })
+    .await;
+}
