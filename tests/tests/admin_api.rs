@@ -217,3 +217,45 @@ async fn sigterm_shuts_down_cleanly() {
     let status = cp.stop().await;
     assert!(status.success(), "{status:?}");
 }
+
+/// JWT settings cannot be weak by accident: with a JWKS the control plane needs an
+/// issuer and an audience and an https URL, and says which setting is missing.
+#[tokio::test]
+async fn weak_jwt_settings_stop_the_control_plane() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&[(&str, &str)], &str); 3] = [
+        (
+            &[("ADP_JWKS_URL", "https://idp.example.com/jwks")],
+            "ADP_JWT_ISSUER",
+        ),
+        (
+            &[
+                ("ADP_JWKS_URL", "https://idp.example.com/jwks"),
+                ("ADP_JWT_ISSUER", "https://idp.example.com"),
+            ],
+            "ADP_JWT_AUDIENCE",
+        ),
+        (
+            &[
+                ("ADP_JWKS_URL", "http://127.0.0.1:9/jwks"),
+                ("ADP_JWT_ISSUER", "https://idp.example.com"),
+                ("ADP_JWT_AUDIENCE", "adp"),
+            ],
+            "https",
+        ),
+    ];
+    for (env, named) in cases {
+        let output = tokio::process::Command::new(adp_e2e::binary("adp-control-plane"))
+            .env_clear()
+            .env("ADP_DATA_DIR", dir.path())
+            .env("ADP_GRPC_ADDR", "127.0.0.1:0")
+            .env("ADP_HTTP_ADDR", "127.0.0.1:0")
+            .envs(env.iter().copied())
+            .output()
+            .await
+            .unwrap();
+        assert!(!output.status.success(), "{env:?} started");
+        let said = String::from_utf8_lossy(&output.stderr);
+        assert!(said.contains(named), "{env:?}: {said}");
+    }
+}

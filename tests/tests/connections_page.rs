@@ -254,6 +254,16 @@ async fn forms_and_sign_in_refuse_what_this_browser_did_not_start() {
             .unwrap();
         assert_eq!(forged.status, 400);
         assert!(html_text(&forged.body).contains("another browser"));
+        // nor signs this browser out when another site links it to one
+        let linked = browser
+            .get(&format!(
+                "{base}/connections/sign-in/callback?state=abc&code=xyz"
+            ))
+            .await
+            .unwrap();
+        assert_eq!(linked.status, 400);
+        let still = browser.get(&format!("{base}/connections")).await.unwrap();
+        assert_eq!(still.status, 200, "a forged callback signed the person out");
 
         // signed out, the page asks to sign in again and the event stream is closed
         let sign_out = browser

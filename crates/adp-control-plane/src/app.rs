@@ -240,6 +240,8 @@ fn build_verifier(settings: &Settings) -> anyhow::Result<Verifier> {
     config.issuer = settings.jwt_issuer.clone();
     config.audience = settings.jwt_audience.clone();
     config.permissions_claim = settings.permissions_claim.clone();
+    // with a JWKS: issuer and audience required, https unless insecure development
+    adp_core::identity::check_jwt_settings(&config, settings.insecure_development)?;
     Ok(Verifier::new(config)?)
 }
 

@@ -164,12 +164,6 @@ async fn sign_in_callback(
     };
     let pending = cookies::read(&headers, cookies::SIGN_IN);
     let secure = session::secure(&state);
-    // whatever session this browser had (perhaps one planted on it) ends here
-    if let Some(earlier) = cookies::read(&headers, cookies::session_name(secure))
-        && let Err(error) = sign_in.sign_out(&earlier).await
-    {
-        tracing::warn!(error = %adp_core::error::error_chain(&error), "ending an earlier session failed");
-    }
     let outcome = sign_in
         .finish(
             query.state.as_deref(),
@@ -180,6 +174,13 @@ async fn sign_in_callback(
         .await;
     let mut response = match outcome {
         Ok(signed_in) => {
+            // whatever session this browser had (perhaps one planted on it) ends now,
+            // and only now: a callback another site links to must not sign anyone out
+            if let Some(earlier) = cookies::read(&headers, cookies::session_name(secure))
+                && let Err(error) = sign_in.sign_out(&earlier).await
+            {
+                tracing::warn!(error = %adp_core::error::error_chain(&error), "ending an earlier session failed");
+            }
             let mut response = Redirect::to(&signed_in.return_to).into_response();
             cookies::set(
                 &mut response,

@@ -145,6 +145,15 @@ pub async fn connections(global: &Global, command: ConnectionsCommand) -> Result
                     "Or enter code {} at {}",
                     device.user_code, device.verification_uri
                 );
+                // RFC 8628 §5.4: whoever enters the code connects their account to
+                // the one that asked, so say which account that is
+                if let Some(account) = target.token.as_deref().and_then(token_account) {
+                    println!(
+                        "The {} account you approve will be used for ADP account {account}. \
+                         Enter the code only if you started this yourself.",
+                        args.provider
+                    );
+                }
             }
             if args.open {
                 open_in_browser(&started.authorize_url);
@@ -315,5 +324,37 @@ pub async fn tools(global: &Global, command: ToolCommand) -> Result<(), Failure>
             }
             Err(anyhow::anyhow!("the proxy ended the call without a result").into())
         }
+    }
+}
+
+/// "subject (issuer)" from a JWT's payload, unverified: only to tell the person which
+/// account they are acting for.
+fn token_account(token: &str) -> Option<String> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let subject = claims.get("sub")?.as_str()?;
+    Some(
+        match claims.get("iss").and_then(serde_json::Value::as_str) {
+            Some(issuer) => format!("{subject} ({issuer})"),
+            None => subject.to_owned(),
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_account_comes_from_the_tokens_claims() {
+        let claims = serde_json::json!({"sub": "alice", "iss": "https://login.example.com"});
+        let token = adp_core::identity::mint_hs256(b"secret", &claims).unwrap_or_default();
+        assert_eq!(
+            super::token_account(&token).as_deref(),
+            Some("alice (https://login.example.com)")
+        );
+        assert_eq!(super::token_account("not-a-jwt"), None);
     }
 }

@@ -328,7 +328,7 @@ impl Connections {
             Ok(provider) => provider,
             Err(_) => return failed(400, "This provider is no longer configured."),
         };
-        if !provider.issuer.is_empty() && params.iss.as_deref() != Some(provider.issuer.as_str()) {
+        if !iss_acceptable(&provider, params.iss.as_deref()) {
             tracing::warn!(provider = %provider_name, "consent callback with a missing or wrong iss");
             return failed(
                 400,
@@ -391,6 +391,28 @@ impl Connections {
     }
 }
 
+/// RFC 9207: with an `issuer` configured, the callback must carry exactly it. Without
+/// one, a provider that sends `iss` anyway (it declares
+/// `authorization_response_iss_parameter_supported`) must name an issuer on the host
+/// the browser was sent to, so a mix-up attacker's authorization server cannot answer
+/// for it.
+fn iss_acceptable(provider: &OAuthProvider, iss: Option<&str>) -> bool {
+    if !provider.issuer.is_empty() {
+        return iss == Some(provider.issuer.as_str());
+    }
+    let Some(iss) = iss else {
+        return true;
+    };
+    let host = |url: &str| {
+        url::Url::parse(url).ok().and_then(|u| {
+            u.host_str()
+                .map(str::to_ascii_lowercase)
+                .zip(u.port_or_known_default())
+        })
+    };
+    host(iss).is_some_and(|issuer| Some(issuer) == host(&provider.authorize_url))
+}
+
 fn device_start(device: DeviceAuthorization) -> ConsentStart {
     ConsentStart {
         authorize_url: device
@@ -438,5 +460,47 @@ impl ConsentPrompt {
     /// Whether `identity` is the person this link was made for.
     pub fn is_for(&self, identity: &Identity) -> bool {
         self.key.issuer == identity.issuer && self.key.subject == identity.subject
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn provider(issuer: &str) -> OAuthProvider {
+        OAuthProvider::from(adp_api::v1::OAuthProvider {
+            authorize_url: "https://login.example.com/oauth/authorize".into(),
+            issuer: issuer.into(),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn iss_must_match_the_configured_issuer_or_the_authorize_host() {
+        let configured = provider("https://login.example.com");
+        assert!(iss_acceptable(
+            &configured,
+            Some("https://login.example.com")
+        ));
+        assert!(!iss_acceptable(&configured, None));
+        assert!(!iss_acceptable(
+            &configured,
+            Some("https://evil.example.com")
+        ));
+        let unconfigured = provider("");
+        assert!(iss_acceptable(&unconfigured, None));
+        assert!(iss_acceptable(
+            &unconfigured,
+            Some("https://login.example.com/tenant/v2.0")
+        ));
+        assert!(!iss_acceptable(
+            &unconfigured,
+            Some("https://evil.example.com")
+        ));
+        assert!(!iss_acceptable(
+            &unconfigured,
+            Some("https://login.example.com:8443")
+        ));
+        assert!(!iss_acceptable(&unconfigured, Some("not a url")));
     }
 }
