@@ -395,3 +395,42 @@ async fn consent_links_connect_only_the_person_who_asked() {
     })
     .await;
 }
+
+/// Cookie planting: bob starts consent for his own account, plants his attempt's
+/// consent cookie in alice's browser (a sibling subdomain could) and gets her to
+/// approve at the provider. The callback in alice's signed-in browser is refused:
+/// the attempt is for bob, so alice's upstream account is not stored under him.
+#[tokio::test]
+async fn a_planted_consent_cookie_cannot_finish_someone_elses_attempt() {
+    bounded(TEST_LIMIT, async {
+        let world = World::start(Options::default().with_sign_in()).await;
+        let base = world.cps[0].http_url.clone();
+        let bob = world.browser();
+        bob.sign_in(&base, "bob").await.unwrap();
+        let link = world.connect("bob").await.authorize_url;
+        let authorize = bob.open_connect(&link).await.unwrap();
+        let planted = bob.consent_cookie(&link).unwrap();
+
+        let alice = world.browser();
+        alice.sign_in(&base, "alice").await.unwrap();
+        let callback = alice
+            .approve_at_provider(&authorize, "alice")
+            .await
+            .unwrap();
+        let session = alice.cookie(&base, "adp_session").unwrap();
+        let page = alice
+            .get_with_cookie(
+                callback.as_str(),
+                Some(&format!("adp_session={session}; adp_consent={planted}")),
+            )
+            .await
+            .unwrap();
+        assert_eq!(page.status, 403, "{}", html_text(&page.body));
+        assert!(html_text(&page.body).contains("another ADP account"));
+        for user in ["alice", "bob"] {
+            let card = &cards(&world, &world.user(user)).await[0];
+            assert_eq!(card.status(), ConnectionStatus::NotConnected, "{user}");
+        }
+    })
+    .await;
+}

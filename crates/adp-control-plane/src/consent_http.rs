@@ -246,9 +246,16 @@ pub async fn callback(
     headers: HeaderMap,
 ) -> Response {
     let cookie = cookies::read(&headers, cookies::CONSENT);
+    let visitor = match session::visitor(&state, &headers).await {
+        Ok(visitor) => visitor,
+        Err(response) => return response,
+    };
+    let identity = visitor.as_ref().map(session::Visitor::identity);
+    let signed_in =
+        (state.consent_binding == ConsentBinding::SignedIn).then_some(identity.as_ref());
     match state
         .connections
-        .complete_callback(&params, cookie.as_deref())
+        .complete_callback(&params, cookie.as_deref(), signed_in)
         .await
     {
         CallbackOutcome::Connected {
@@ -257,16 +264,16 @@ pub async fn callback(
         } => {
             let text = format!("Your {provider_display_name} account is connected.");
             // signed in to the Connections page as the same person: back to the cards
-            if let Ok(Some(visitor)) = session::visitor(&state, &headers).await {
-                let identity = visitor.identity();
-                if identity.issuer == key.issuer && identity.subject == key.subject {
-                    return session::redirect_with_notice(
-                        &state,
-                        &identity,
-                        &text,
-                        Some(&format!("card-{}", key.provider_name)),
-                    );
-                }
+            if let Some(identity) = identity
+                && identity.issuer == key.issuer
+                && identity.subject == key.subject
+            {
+                return session::redirect_with_notice(
+                    &state,
+                    &identity,
+                    &text,
+                    Some(&format!("card-{}", key.provider_name)),
+                );
             }
             html::message(
                 StatusCode::OK,

@@ -33,11 +33,14 @@ impl std::fmt::Debug for Credential {
     }
 }
 
+/// Each server's shared token with when it was fetched.
+type ServiceAccountTokens = HashMap<String, (TokenSet, DateTime<Utc>)>;
+
 /// One client-credentials token per server, shared by every caller.
 #[derive(Debug, Default)]
 pub struct ServiceAccountCache {
     /// Each server's token with when it was fetched.
-    tokens: tokio::sync::Mutex<HashMap<String, (TokenSet, DateTime<Utc>)>>,
+    tokens: Arc<tokio::sync::Mutex<ServiceAccountTokens>>,
 }
 
 pub struct CredentialIssuer {
@@ -324,7 +327,12 @@ impl CredentialIssuer {
     pub fn forget(&self, change: &adp_store::ConfigChange) {
         match change.kind {
             adp_store::ConfigKind::Server => self.servers.forget(&change.name),
-            adp_store::ConfigKind::Provider => self.providers.forget(&change.name),
+            adp_store::ConfigKind::Provider => {
+                self.providers.forget(&change.name);
+                // shared tokens the old client got are not the new one's to use
+                let tokens = self.service_accounts.tokens.clone();
+                tokio::spawn(async move { tokens.lock().await.clear() });
+            }
             adp_store::ConfigKind::Connection => {}
         }
     }

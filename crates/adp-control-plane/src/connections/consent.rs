@@ -156,11 +156,12 @@ impl Connections {
             .insert(key.clone(), device.clone());
         let this = Arc::clone(self);
         let polled = device.clone();
+        let used = provider.clone();
         tokio::spawn(async move {
             let outcome = this.oauth.poll_device_token(&endpoints, &polled).await;
             match outcome {
                 Ok(tokens) => {
-                    if let Err(error) = this.store_consented(&key, &scopes, &tokens).await {
+                    if let Err(error) = this.store_consented(&key, &used, &scopes, &tokens).await {
                         tracing::error!(provider = %key.provider_name, error = %error, "storing device-flow tokens failed");
                     }
                 }
@@ -265,6 +266,7 @@ impl Connections {
         &self,
         params: &CallbackParams,
         cookie: Option<&str>,
+        signed_in: Option<Option<&Identity>>,
     ) -> CallbackOutcome {
         let failed = |status: u16, message: &str| CallbackOutcome::Failed {
             status,
@@ -302,6 +304,20 @@ impl Connections {
                 400,
                 "This sign-in was started in another browser. Start again from your application.",
             );
+        }
+        // with browser sign-in, the person finishing must be the one it is for, even if
+        // someone planted their own attempt's cookie on this browser
+        if let Some(visitor) = signed_in {
+            let same = visitor.is_some_and(|v| {
+                v.issuer == attempt.key.issuer && v.subject == attempt.key.subject
+            });
+            if !same {
+                tracing::warn!(provider = %provider_name, "consent callback in a browser not signed in as the user it is for");
+                return failed(
+                    403,
+                    "This connection was started for another ADP account, or you are no longer signed in, so nothing was connected. Sign in and start again.",
+                );
+            }
         }
         // one-time from here on: a replay of this callback finds nothing
         match self.store.consents().take(state).await {
@@ -346,7 +362,7 @@ impl Connections {
                 .exchange_code(&endpoints, &self.callback_url, code, &verifier)
                 .await
                 .map_err(flow_error)?;
-            self.store_consented(&attempt.key, &attempt.scopes, &tokens)
+            self.store_consented(&attempt.key, &provider, &attempt.scopes, &tokens)
                 .await
         }
         .await;
@@ -369,12 +385,25 @@ impl Connections {
     }
 
     /// Seals and stores tokens from a completed consent, in place of any earlier ones.
+    /// Refuses tokens got from endpoints `used` when an admin has moved the provider's
+    /// token destination since: they belong to the old client or authorization server.
     pub(crate) async fn store_consented(
         &self,
         key: &ConnectionKey,
+        used: &OAuthProvider,
         requested: &[String],
         tokens: &TokenSet,
     ) -> Result<(), ApiError> {
+        let now = self.provider(&key.provider_name).await?;
+        let moved = used.token_destination_changes(&now);
+        if !moved.is_empty() {
+            tracing::warn!(provider = %key.provider_name, fields = ?moved, "consent finished against endpoints changed meanwhile; tokens discarded");
+            return Err(ApiError::new(
+                Code::FailedPrecondition,
+                "the provider's endpoints changed while you were consenting; start again",
+            )
+            .with_reason("OAUTH_PROVIDER_CHANGED"));
+        }
         let granted = tokens.scopes.clone().unwrap_or_else(|| requested.to_vec());
         let write = TokenWrite {
             sealed_tokens: self.seal_tokens(key, tokens)?,

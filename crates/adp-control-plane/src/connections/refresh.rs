@@ -85,6 +85,11 @@ impl Connections {
         let lease_until = Utc::now()
             + chrono::Duration::from_std(self.settings.refresh_lease).unwrap_or_default();
         let old = self.open_tokens(&current)?;
+        // the provider is read before the lease: an admin moving its token endpoint
+        // discards the tokens first (bumping the version), so a lease taken on this
+        // version means these endpoints are the ones the tokens belong to
+        let provider = self.provider(&key.provider_name).await?;
+        let endpoints = self.endpoints(&provider).await?;
         if !self
             .store
             .connections()
@@ -112,8 +117,6 @@ impl Connections {
             .await?;
             return Ok(Usable::Expired(ExpiredReason::NoRefreshToken));
         };
-        let provider = self.provider(&key.provider_name).await?;
-        let endpoints = self.endpoints(&provider).await?;
         match self.oauth.refresh(&endpoints, &refresh_token).await {
             Ok(mut fresh) => {
                 // no refresh token in the answer means the old one stays valid

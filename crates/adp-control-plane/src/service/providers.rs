@@ -237,6 +237,18 @@ impl OAuthProviderService for ProviderService {
             .credentials
             .provider_changed(&provider.name)
             .await;
+        // and again: a consent that finished between the first wipe and the update
+        // holds tokens of the old endpoints too
+        let connections_requiring_consent = if moved.is_empty() {
+            connections_requiring_consent
+        } else {
+            connections_requiring_consent
+                + self
+                    .state
+                    .connections
+                    .provider_endpoints_changed(&provider.name, &moved)
+                    .await?
+        };
         Ok(Response::new(pb::UpdateOAuthProviderResponse {
             oauth_provider: Some((&updated).into()),
             connections_requiring_consent: i64::try_from(connections_requiring_consent)
