@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 
 pub use config::{
     DEFAULT_JWKS_CACHE_TTL, DEFAULT_JWKS_MIN_REFRESH_INTERVAL, DEFAULT_LEEWAY_SECS,
-    DEFAULT_PERMISSIONS_CLAIM, KeySource, VerifierConfig,
+    DEFAULT_PERMISSIONS_CLAIM, KeySource, VerifierConfig, read_secret_file,
 };
 pub use error::{AuthError, IdentityError};
 pub use strength::{WeakJwtSettings, check_jwt_settings};

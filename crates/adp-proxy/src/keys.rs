@@ -112,21 +112,16 @@ impl StateKeys {
     /// The file's bytes with trailing line breaks dropped (editors and `echo` add them).
     fn from_file(path: &Path) -> Result<StateKeys, KeyError> {
         let shown = path.display().to_string();
-        let mut contents = std::fs::read(path).map_err(|source| KeyError::Read {
-            path: shown.clone(),
-            source,
-        })?;
-        let len = contents
-            .iter()
-            .rposition(|byte| *byte != b'\n' && *byte != b'\r')
-            .map_or(0, |last| last + 1);
-        let result = if len < MIN_KEY_BYTES {
-            Err(KeyError::TooShort { path: shown, len })
-        } else {
-            Ok(Self::from_secret(&contents[..len]))
-        };
-        contents.zeroize();
-        result
+        let secret =
+            adp_core::identity::read_secret_file(path).map_err(|source| KeyError::Read {
+                path: shown.clone(),
+                source,
+            })?;
+        let len = secret.expose_secret().len();
+        if len < MIN_KEY_BYTES {
+            return Err(KeyError::TooShort { path: shown, len });
+        }
+        Ok(Self::from_secret(secret.expose_secret()))
     }
 }
 

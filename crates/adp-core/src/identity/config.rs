@@ -1,7 +1,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use secrecy::SecretSlice;
+use secrecy::{ExposeSecret, SecretSlice};
 use secrecy::zeroize::Zeroize;
 use url::Url;
 
@@ -83,23 +83,30 @@ impl KeySource {
     /// file but never quote it.
     pub fn hs256_from_file(path: impl AsRef<Path>) -> Result<Self, IdentityError> {
         let path = path.as_ref();
-        let mut contents = std::fs::read(path).map_err(|source| IdentityError::ReadSecretFile {
+        let secret = read_secret_file(path).map_err(|source| IdentityError::ReadSecretFile {
             path: path.to_owned(),
             source,
         })?;
-        let len = contents
-            .iter()
-            .rposition(|byte| *byte != b'\n' && *byte != b'\r')
-            .map_or(0, |last| last + 1);
-        // Copy into an exact-size box and wipe the read buffer, rather than shrinking it in
-        // place, which may leave an unwiped copy behind in the allocator.
-        let secret: Box<[u8]> = contents[..len].into();
-        contents.zeroize();
-        if secret.is_empty() {
+        if secret.expose_secret().is_empty() {
             return Err(IdentityError::EmptySecretFile {
                 path: path.to_owned(),
             });
         }
-        Ok(Self::Hs256Secret(secret.into()))
+        Ok(Self::Hs256Secret(secret))
     }
+}
+
+/// Reads a file holding a secret (an HS256 secret, a proxy state key) with trailing
+/// line breaks dropped, because editors and `echo` add them; the read buffer is wiped.
+pub fn read_secret_file(path: &Path) -> std::io::Result<SecretSlice<u8>> {
+    let mut contents = std::fs::read(path)?;
+    let len = contents
+        .iter()
+        .rposition(|byte| *byte != b'\n' && *byte != b'\r')
+        .map_or(0, |last| last + 1);
+    // Copy into an exact-size box and wipe the read buffer, rather than shrinking it in
+    // place, which may leave an unwiped copy behind in the allocator.
+    let secret: Box<[u8]> = contents[..len].into();
+    contents.zeroize();
+    Ok(secret.into())
 }

@@ -40,6 +40,16 @@ impl std::fmt::Debug for TokenWrite {
     }
 }
 
+/// Commits `txn` with a change-log row for the connection, so every replica's
+/// proxies drop what they cached for it.
+async fn announce(
+    store: &Store,
+    txn: sea_orm::DatabaseTransaction,
+    key: &ConnectionKey,
+) -> Result<(), StoreError> {
+    config_log::commit(store, txn, ConfigKind::Connection, &connection_name(key)).await
+}
+
 fn by_key(key: &ConnectionKey) -> sea_orm::Condition {
     sea_orm::Condition::all()
         .add(row::Column::Issuer.eq(key.issuer.clone()))
@@ -252,13 +262,7 @@ impl ConnectionRepo<'_> {
             return Ok(false);
         }
         // proxies drop what they cached for it, on every replica
-        config_log::commit(
-            self.store,
-            txn,
-            ConfigKind::Connection,
-            &connection_name(key),
-        )
-        .await?;
+        announce(self.store, txn, key).await?;
         Ok(true)
     }
 
@@ -303,13 +307,7 @@ impl ConnectionRepo<'_> {
             subject: String::new(),
             provider_name: provider_name.to_owned(),
         };
-        config_log::commit(
-            self.store,
-            txn,
-            ConfigKind::Connection,
-            &connection_name(&every),
-        )
-        .await?;
+        announce(self.store, txn, &every).await?;
         Ok(result.rows_affected)
     }
 
@@ -346,13 +344,7 @@ impl ConnectionRepo<'_> {
         } else {
             Some(existing)
         };
-        config_log::commit(
-            self.store,
-            txn,
-            ConfigKind::Connection,
-            &connection_name(key),
-        )
-        .await?;
+        announce(self.store, txn, key).await?;
         Ok(deleted)
     }
 
