@@ -1,8 +1,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use secrecy::{ExposeSecret, SecretSlice};
 use secrecy::zeroize::Zeroize;
+use secrecy::{ExposeSecret, SecretSlice};
 use url::Url;
 
 use super::IdentityError;
