@@ -4,6 +4,8 @@
 
 #[path = "admin_api/scenarios.rs"]
 mod scenarios;
+#[path = "admin_api/secret_rights.rs"]
+mod secret_rights;
 #[path = "admin_api/support.rs"]
 mod support;
 
