@@ -67,13 +67,7 @@ async fn admitted(
                 None => match session::visitor(state, headers).await? {
                     Some(visitor) => visitor,
                     None => {
-                        let back = format!("{CONSENT_PATH}/{attempt}");
-                        let back: String =
-                            url::form_urlencoded::byte_serialize(back.as_bytes()).collect();
-                        return Err(Redirect::to(&format!(
-                            "/connections/sign-in?return_to={back}"
-                        ))
-                        .into_response());
+                        return Err(session::sign_in_then(&format!("{CONSENT_PATH}/{attempt}")));
                     }
                 },
             };

@@ -55,15 +55,9 @@ async fn signed_in(
             "This control plane has no identity provider for people to sign in with. \
              An administrator sets ADP_OIDC_ISSUER and ADP_OIDC_CLIENT_ID to turn on the Connections page.",
         )),
-        None => {
-            let back: String = url::form_urlencoded::byte_serialize(
-                here.path_and_query()
-                    .map_or("/connections", |p| p.as_str())
-                    .as_bytes(),
-            )
-            .collect();
-            Err(Redirect::to(&format!("/connections/sign-in?return_to={back}")).into_response())
-        }
+        None => Err(session::sign_in_then(
+            here.path_and_query().map_or("/connections", |p| p.as_str()),
+        )),
     }
 }
 

@@ -150,6 +150,12 @@ pub fn refused(why: &str) -> Response {
     )
 }
 
+/// Sends the browser to sign in, then back to `path_and_query` (a local path).
+pub fn sign_in_then(path_and_query: &str) -> Response {
+    let back: String = url::form_urlencoded::byte_serialize(path_and_query.as_bytes()).collect();
+    Redirect::to(&format!("/connections/sign-in?return_to={back}")).into_response()
+}
+
 pub fn unavailable() -> Response {
     html::message(
         StatusCode::SERVICE_UNAVAILABLE,
