@@ -28,7 +28,11 @@
 //   GET  /__test/stats           token-endpoint request counters
 //   POST /__test/reset           zero the counters
 //   POST /__test/faults          {"token": {"status": 503, "body": {...}, "hang_ms": 10000,
-//                                 "times": 2}} or {} to clear; applies to POST /token only
+//                                 "answer_after_ms": 3000, "drop_answer": true, "times": 2}}
+//                                or {} to clear; applies to POST /token only. hang_ms and
+//                                status act before the grant; answer_after_ms and
+//                                drop_answer after it (the grant happened, refresh tokens
+//                                rotated, and the answer is late or never arrives)
 //   POST /__test/revoke-grants   {"accountId": "alice", "clientId"?: "..."} destroys the
 //                                matching grants and every token issued from them
 import { readFileSync } from 'node:fs';
@@ -85,7 +89,9 @@ const grantsByAccount = new Map(); // accountId -> Map(grantId -> clientId)
 const devicePolls = new Map(); // device_code -> { last, interval }
 
 function newStats() {
-  return { token: { total: 0, by_grant_type: {}, faults_injected: 0, slow_down: 0 } };
+  return {
+    token: { total: 0, by_grant_type: {}, faults_injected: 0, slow_down: 0, invalid_grant: 0 },
+  };
 }
 
 function resetStats() {
@@ -261,7 +267,15 @@ async function tokenEndpointHooks(ctx, next) {
       });
     }
   }
-  return next();
+  await next();
+  // oidc-provider answers a reused rotated refresh token with invalid_grant (and revokes
+  // the grant), so this counts reuse the tests must never cause
+  if (ctx.status === 400 && ctx.body?.error === 'invalid_grant') stats.token.invalid_grant += 1;
+  if (fault?.answer_after_ms) await sleep(fault.answer_after_ms);
+  if (fault?.drop_answer) {
+    ctx.respond = false;
+    ctx.req.socket.destroy();
+  }
 }
 
 async function deviceAuthorizationInterval(ctx, next) {

@@ -112,6 +112,26 @@ impl ControlPlaneProcess {
         self.log = log;
     }
 
+    /// Runs the binary's command line (`vault rewrap` and the like) against this
+    /// process's data directory and settings, as an operator on the same host would.
+    pub async fn run_cli(&self, args: &[&str]) -> std::process::Output {
+        let mut command = Command::new(binary("adp-control-plane"));
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("RUST_LOG", "info,sqlx=warn")
+            .env("ADP_DATA_DIR", self.data_dir.path())
+            .args(args)
+            .kill_on_drop(true);
+        for (key, value) in &self.env {
+            command.env(key, value);
+        }
+        tokio::time::timeout(std::time::Duration::from_secs(120), command.output())
+            .await
+            .expect("the command finished within 120 s")
+            .expect("the command ran")
+    }
+
     /// A JWT for `subject` with the given permissions, signed with this process's secret
     /// and issued by its `ADP_JWT_ISSUER`.
     pub fn token(&self, subject: &str, permissions: &[&str]) -> String {

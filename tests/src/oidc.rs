@@ -193,6 +193,8 @@ pub struct TokenStats {
     pub by_grant_type: BTreeMap<String, u64>,
     pub faults_injected: u64,
     pub slow_down: u64,
+    /// Token requests answered `invalid_grant` (a refused or reused refresh token).
+    pub invalid_grant: u64,
 }
 
 impl TokenStats {
@@ -203,7 +205,9 @@ impl TokenStats {
 
 /// A fault for the token endpoint: `hang` first (if set), then answer `status` with
 /// `body` (default `{"error":"temporarily_unavailable"}`); with a hang and no status
-/// the request is then served normally. `times` limits it to the next N requests.
+/// the request is then served normally. `answer_after_ms` and `drop_answer` act after
+/// the grant was served (tokens issued, refresh token rotated): the answer is late, or
+/// the connection is cut instead. `times` limits it to the next N requests.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct TokenFault {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -212,6 +216,10 @@ pub struct TokenFault {
     pub body: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hang_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answer_after_ms: Option<u64>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub drop_answer: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub times: Option<u32>,
 }
@@ -228,6 +236,23 @@ impl TokenFault {
         let hang_ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
         TokenFault {
             hang_ms: Some(hang_ms),
+            ..TokenFault::default()
+        }
+    }
+
+    /// Serves the grant, then holds the answer back for `duration`.
+    pub fn late_answer(duration: Duration) -> Self {
+        TokenFault {
+            answer_after_ms: Some(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)),
+            ..TokenFault::default()
+        }
+    }
+
+    /// Serves the grant, then cuts the connection: the answer is lost after the
+    /// provider acted on the request.
+    pub fn lost_answer() -> Self {
+        TokenFault {
+            drop_answer: true,
             ..TokenFault::default()
         }
     }

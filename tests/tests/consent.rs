@@ -9,6 +9,8 @@
 mod flows;
 #[path = "consent/refresh.rs"]
 mod refresh;
+#[path = "consent/refresh_faults.rs"]
+mod refresh_faults;
 #[path = "consent/security.rs"]
 mod security;
 #[allow(dead_code)]

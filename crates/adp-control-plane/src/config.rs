@@ -290,7 +290,6 @@ impl Settings {
                 file.consent_ttl_secs,
                 600,
             )?,
-            ..ConnectionSettings::default()
         };
         let oauth_timeout = secs(
             "ADP_OAUTH_TIMEOUT_SECS",

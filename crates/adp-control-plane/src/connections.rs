@@ -37,8 +37,6 @@ pub struct ConnectionSettings {
     pub refresh_ahead: Duration,
     /// …plus up to this much random extra, so many users do not refresh at once.
     pub refresh_jitter: Duration,
-    /// How long a replica may hold the right to refresh one connection.
-    pub refresh_lease: Duration,
 }
 
 impl Default for ConnectionSettings {
@@ -47,10 +45,12 @@ impl Default for ConnectionSettings {
             consent_ttl: Duration::from_secs(600),
             refresh_ahead: Duration::from_secs(60),
             refresh_jitter: Duration::from_secs(15),
-            refresh_lease: Duration::from_secs(30),
         }
     }
 }
+
+/// What a refresh lease adds to the slowest refresh: sealing and storing the answer.
+const REFRESH_LEASE_MARGIN: Duration = Duration::from_secs(5);
 
 /// The state of one card, as `ConnectionService` shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -123,7 +123,11 @@ pub struct Connections {
     public_url: String,
     settings: ConnectionSettings,
     changes: broadcast::Sender<ConnectionKey>,
-    refresh_locks: Mutex<HashMap<ConnectionKey, Arc<tokio::sync::Mutex<()>>>>,
+    /// Refreshes running on this replica, one per connection.
+    refresh_flights: Mutex<HashMap<ConnectionKey, refresh::Flight>>,
+    /// How long a replica may hold the right to refresh one connection: longer than
+    /// the slowest refresh the OAuth client can make, so no peer starts a second one.
+    refresh_lease: Duration,
     /// Device authorizations being polled, so repeated calls reuse one user code.
     pending_devices: Mutex<HashMap<ConnectionKey, adp_oauth::DeviceAuthorization>>,
 }
@@ -138,6 +142,7 @@ impl Connections {
     ) -> anyhow::Result<Self> {
         let callback_url = Url::parse(&format!("{public_url}/oauth/v1/callback"))?;
         let (changes, _) = broadcast::channel(1024);
+        let refresh_lease = oauth.worst_case_call() + REFRESH_LEASE_MARGIN;
         Ok(Self {
             store,
             vault,
@@ -146,7 +151,8 @@ impl Connections {
             public_url,
             settings,
             changes,
-            refresh_locks: Mutex::new(HashMap::new()),
+            refresh_flights: Mutex::new(HashMap::new()),
+            refresh_lease,
             pending_devices: Mutex::new(HashMap::new()),
         })
     }

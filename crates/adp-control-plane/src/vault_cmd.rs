@@ -74,21 +74,54 @@ pub async fn rewrap_all(store: &Store, vault: &Vault) -> anyhow::Result<RewrapRe
         }
     }
     for (key, version, sealed) in store.connections().all_sealed().await? {
-        if !vault.needs_rewrap(&sealed) {
+        rewrap_connection(store, vault, key, version, sealed, &mut report).await?;
+    }
+    Ok(report)
+}
+
+/// How long one connection is waited on while live servers keep changing it or hold
+/// its refresh lease, before it is left to the next run.
+const CONNECTION_PATIENCE: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Re-seals one connection's tokens. A row under a live refresh lease is waited on,
+/// never re-sealed under it (that would make the refresh's store fail and drop a
+/// rotated refresh token); once the refresh stored, the new row is re-sealed.
+async fn rewrap_connection(
+    store: &Store,
+    vault: &Vault,
+    key: adp_core::connection::ConnectionKey,
+    mut version: i64,
+    mut sealed: Vec<u8>,
+    report: &mut RewrapReport,
+) -> anyhow::Result<()> {
+    let binding = Binding::token_set(&key.issuer, &key.subject, &key.provider_name);
+    let give_up = tokio::time::Instant::now() + CONNECTION_PATIENCE;
+    while tokio::time::Instant::now() < give_up {
+        if sealed.is_empty() || !vault.needs_rewrap(&sealed) {
             report.already_current += 1;
-            continue;
+            return Ok(());
         }
-        let binding = Binding::token_set(&key.issuer, &key.subject, &key.provider_name);
         let resealed = vault
             .rewrap(&binding, &sealed)
             .with_context(|| format!("connection to {}", key.provider_name))?;
         if store.connections().rewrap(&key, version, resealed).await? {
             report.connections += 1;
-        } else {
-            report.skipped += 1;
+            return Ok(());
         }
+        let Some(current) = store.connections().get(&key).await? else {
+            report.skipped += 1;
+            return Ok(());
+        };
+        if current.version == version {
+            // leased: the refresh is still running
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        version = current.version;
+        sealed = current.sealed_tokens;
     }
-    Ok(report)
+    tracing::warn!(provider = %key.provider_name, "a connection stayed busy during the rewrap; the next run re-seals it");
+    report.skipped += 1;
+    Ok(())
 }
 
 #[cfg(test)]

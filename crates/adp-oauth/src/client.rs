@@ -37,6 +37,7 @@ pub enum TokenTypeHint {
 #[derive(Clone, Debug)]
 pub struct OAuthClient {
     http: reqwest::Client,
+    timeout: Duration,
     retry: RetryPolicy,
     slow_down_increment: Duration,
 }
@@ -77,6 +78,7 @@ impl OAuthClient {
             .map_err(|e| FlowError::Misconfigured(format!("cannot build the HTTP client: {e}")))?;
         Ok(OAuthClient {
             http,
+            timeout,
             retry,
             slow_down_increment: Duration::from_secs(5),
         })
@@ -95,6 +97,13 @@ impl OAuthClient {
 
     pub(crate) fn retry_policy(&self) -> &RetryPolicy {
         &self.retry
+    }
+
+    /// The longest one retried call (a refresh, a client-credentials grant) can take:
+    /// every attempt timing out, with the longest back-off between them. A lease that
+    /// guards such a call must outlive this.
+    pub fn worst_case_call(&self) -> Duration {
+        self.retry.worst_case(self.timeout)
     }
 
     /// The URL to send the user to: `response_type=code`, S256 PKCE, `state`, scopes and

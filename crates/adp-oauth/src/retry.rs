@@ -39,6 +39,12 @@ impl RetryPolicy {
         let half = capped / 2;
         half + half.mul_f64(rand::random::<f64>())
     }
+
+    /// Every attempt taking `per_attempt`, separated by the longest back-offs.
+    pub fn worst_case(&self, per_attempt: Duration) -> Duration {
+        let attempts = self.attempts.max(1);
+        per_attempt.saturating_mul(attempts) + self.max_delay.saturating_mul(attempts - 1)
+    }
 }
 
 /// The bookkeeping of one retried operation. A loop rather than a helper taking a
@@ -107,5 +113,22 @@ mod tests {
             assert!(late >= Duration::from_secs(1) && late <= Duration::from_secs(2));
         }
         assert_eq!(policy.attempts, 3);
+    }
+
+    #[test]
+    fn the_worst_case_counts_every_attempt_and_every_backoff() {
+        let policy = RetryPolicy::default();
+        assert_eq!(
+            policy.worst_case(Duration::from_secs(10)),
+            Duration::from_secs(3 * 10 + 2 * 2)
+        );
+        let once = RetryPolicy {
+            attempts: 1,
+            ..policy
+        };
+        assert_eq!(
+            once.worst_case(Duration::from_secs(10)),
+            Duration::from_secs(10)
+        );
     }
 }

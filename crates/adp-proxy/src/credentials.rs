@@ -16,8 +16,17 @@ use crate::control_plane::{ControlPlane, Credential, CredentialError};
 use crate::routes::Route;
 
 /// Refetch this long before the upstream token expires, so a call never carries a token
-/// that dies in flight.
+/// that dies in flight — or a quarter of what the token has left when that is less,
+/// so a short-lived token (30 s) is still cached for most of its life.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(30);
+
+/// Until when a credential that expires at `expire_time`, fetched at `now`, is used.
+fn use_until(expire_time: SystemTime, now: SystemTime) -> SystemTime {
+    let left = expire_time.duration_since(now).unwrap_or_default();
+    expire_time
+        .checked_sub(EXPIRY_MARGIN.min(left / 4))
+        .unwrap_or(now)
+}
 
 /// (issuer, subject, server), held through the `Arc`s the call already has, so a
 /// lookup allocates nothing.
@@ -157,10 +166,7 @@ impl CredentialCache {
             .control_plane
             .credential(user_jwt, &route.server.name, self.deadline)
             .await?;
-        let use_until = credential
-            .expire_time
-            .checked_sub(EXPIRY_MARGIN)
-            .unwrap_or(now);
+        let use_until = use_until(credential.expire_time, now);
         if use_until > now {
             self.entries.insert(
                 key,
@@ -181,6 +187,22 @@ impl CredentialCache {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_tokens_are_dropped_30_s_early_and_short_ones_a_quarter_of_their_life_early() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let at = |secs| now + Duration::from_secs(secs);
+        assert_eq!(use_until(at(3600), now), at(3570));
+        assert_eq!(use_until(at(120), now), at(90));
+        assert_eq!(use_until(at(30), now), now + Duration::from_millis(22_500));
+        assert_eq!(use_until(at(20), now), at(15));
+        assert_eq!(use_until(now, now), now);
+        // already expired: never used
+        assert_eq!(
+            use_until(now - Duration::from_secs(5), now),
+            now - Duration::from_secs(5)
+        );
+    }
 
     #[test]
     fn a_revocation_moves_only_its_bucket_and_revoke_all_moves_every_one() {

@@ -165,15 +165,16 @@ async fn a_grant_revoked_upstream_expires_the_connection_until_consent() {
 #[tokio::test]
 async fn an_unavailable_provider_keeps_the_still_valid_token() {
     bounded(TEST_LIMIT, async {
+        // refresh-ahead is at most half the token's life: 30 s of a 60 s token
         let options = Options::default()
-            .ttl(30)
-            .refresh_ahead(25)
+            .ttl(60)
+            .refresh_ahead(50)
             .env("ADP_OAUTH_TIMEOUT_SECS", 1);
         let world = World::start(options).await;
         world.consent(&world.browser(), "alice").await;
         let old = world.bearer("alice").await;
         world
-            .sleep_until_expiry_within("alice", Duration::from_secs(24))
+            .sleep_until_expiry_within("alice", Duration::from_secs(29))
             .await;
 
         // 503 on every token request: the refresh fails, the old token is still good

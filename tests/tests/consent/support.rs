@@ -50,6 +50,9 @@ pub struct Options {
     /// worlds verify JWTs with an explicit HS256 secret and issuer, which is otherwise
     /// production).
     pub development: bool,
+    /// The authorization server rotates refresh tokens (and treats a reused one as
+    /// theft, revoking the grant), as oidc-provider does by default.
+    pub rotate_refresh_tokens: bool,
 }
 
 impl Default for Options {
@@ -64,6 +67,7 @@ impl Default for Options {
             server_url: SERVER_URL.to_owned(),
             sign_in: false,
             development: true,
+            rotate_refresh_tokens: true,
         }
     }
 }
@@ -174,6 +178,7 @@ impl World {
             access_token_ttl: options.access_token_ttl,
             device_poll_interval: options.device_poll_interval,
             port: auth_server_port,
+            rotate_refresh_token: options.rotate_refresh_tokens,
             ..ServerConfig::default()
         }
         .with_client(client);

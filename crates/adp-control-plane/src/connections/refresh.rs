@@ -1,7 +1,13 @@
 //! Tokens that are usable now: refreshed ahead of expiry, at most one refresh per
-//! connection at a time — one per process through a per-connection mutex, one across
-//! replicas through a lease taken by compare-and-swap on the row's version.
+//! connection at a time — one per process through a shared in-flight refresh, one
+//! across replicas through a lease taken by compare-and-swap on the row's version.
+//!
+//! A refresh never loses a rotated refresh token to its caller: it runs in its own
+//! task, which a caller that hangs up or runs out of deadline cannot abort between the
+//! provider rotating the token and the store keeping the new one; callers only wait
+//! on its result. The lease outlives the slowest refresh the OAuth client can make.
 
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,147 +15,236 @@ use adp_core::ApiError;
 use adp_core::connection::{ConnectionKey, ExpiredReason, StoredConnection};
 use adp_oauth::{FlowError, TokenSet};
 use adp_store::TokenWrite;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
 
 use super::Connections;
 use crate::errors::store_error;
 
 /// How a user's tokens turned out.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum Usable {
     Tokens(TokenSet),
     /// The connection has ended; the user must consent again.
     Expired(ExpiredReason),
 }
 
+/// One connection's refresh, awaited by every caller that needs it.
+pub(super) type Flight = Shared<BoxFuture<'static, Result<Usable, ApiError>>>;
+
+/// How often a replica waiting on a peer's lease looks at the row again.
+const PEER_POLL: Duration = Duration::from_millis(100);
+
+/// How far ahead of expiry a token is refreshed: `ahead`, or half the token's
+/// lifetime when that is shorter, plus a share `roll` (0..1) of `jitter`, itself at
+/// most an eighth of the lifetime. A token is thus never due on arrival, and one that
+/// lives 30 s is refreshed once per 15 s of use whatever the settings say.
+pub(crate) fn refresh_window(
+    lifetime: Duration,
+    ahead: Duration,
+    jitter: Duration,
+    roll: f64,
+) -> Duration {
+    ahead.min(lifetime / 2) + jitter.min(lifetime / 8).mul_f64(roll.clamp(0.0, 1.0))
+}
+
+/// A share in 0..1 fixed per connection and version: every caller and replica
+/// decides alike whether one token is due, and users' refreshes spread out.
+fn jitter_roll(connection: &StoredConnection) -> f64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (&connection.key, connection.version).hash(&mut hasher);
+    (hasher.finish() % 10_000) as f64 / 10_000.0
+}
+
+/// Removes the flight from the map however its task ends (a panic included), so the
+/// next caller starts a new one instead of joining a dead one.
+struct Landed {
+    connections: Arc<Connections>,
+    key: ConnectionKey,
+}
+
+impl Drop for Landed {
+    fn drop(&mut self) {
+        self.connections.flights().remove(&self.key);
+    }
+}
+
 impl Connections {
-    fn refresh_lock(&self, key: &ConnectionKey) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self
-            .refresh_locks
+    fn flights(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<ConnectionKey, Flight>> {
+        self.refresh_flights
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if locks.len() > 10_000 {
-            // drop locks nobody holds so the map stays bounded
-            locks.retain(|_, lock| Arc::strong_count(lock) > 1);
-        }
-        locks.entry(key.clone()).or_default().clone()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Whether the access token should be refreshed now.
-    fn due(&self, connection: &StoredConnection) -> bool {
+    /// Whether the access token should be refreshed at `now`.
+    fn due_at(&self, connection: &StoredConnection, now: DateTime<Utc>) -> bool {
         let Some(expires) = connection.access_expire_time else {
             return false;
         };
-        let jitter_ms = u64::try_from(self.settings.refresh_jitter.as_millis()).unwrap_or(0);
-        let jitter = Duration::from_millis(if jitter_ms == 0 {
-            0
-        } else {
-            rand::random::<u64>() % jitter_ms
-        });
-        let window =
-            chrono::Duration::from_std(self.settings.refresh_ahead + jitter).unwrap_or_default();
-        expires - Utc::now() <= window
+        // stored with the token, so its lifetime is the time between the two
+        let lifetime = (expires - connection.update_time)
+            .to_std()
+            .unwrap_or_default();
+        let window = refresh_window(
+            lifetime,
+            self.settings.refresh_ahead,
+            self.settings.refresh_jitter,
+            jitter_roll(connection),
+        );
+        expires - now <= chrono::Duration::from_std(window).unwrap_or_default()
+    }
+
+    fn due(&self, connection: &StoredConnection) -> bool {
+        self.due_at(connection, Utc::now())
     }
 
     /// Tokens for this stored connection, refreshing first when they are due.
-    pub async fn usable_tokens(&self, connection: StoredConnection) -> Result<Usable, ApiError> {
+    pub async fn usable_tokens(
+        self: &Arc<Self>,
+        connection: StoredConnection,
+    ) -> Result<Usable, ApiError> {
         if let Some(reason) = connection.expired {
             return Ok(Usable::Expired(reason));
         }
         if !self.due(&connection) {
             return Ok(Usable::Tokens(self.open_tokens(&connection)?));
         }
-        let lock = self.refresh_lock(&connection.key);
-        let _guard = lock.lock().await;
-        // a caller ahead of us in this process may have refreshed already
-        let Some(current) = self
-            .store
-            .connections()
-            .get(&connection.key)
-            .await
-            .map_err(store_error)?
-        else {
-            return Ok(Usable::Expired(ExpiredReason::Revoked));
-        };
-        if let Some(reason) = current.expired {
-            return Ok(Usable::Expired(reason));
-        }
-        if current.version != connection.version && !self.due(&current) {
-            return Ok(Usable::Tokens(self.open_tokens(&current)?));
-        }
-        self.refresh(current).await
+        self.refresh_flight(connection.key.clone(), false).await
     }
 
-    async fn refresh(&self, current: StoredConnection) -> Result<Usable, ApiError> {
-        let key = current.key.clone();
-        let lease_until = Utc::now()
-            + chrono::Duration::from_std(self.settings.refresh_lease).unwrap_or_default();
-        let old = self.open_tokens(&current)?;
-        // the provider is read before the lease: an admin moving its token endpoint
-        // discards the tokens first (bumping the version), so a lease taken on this
-        // version means these endpoints are the ones the tokens belong to
-        let provider = self.provider(&key.provider_name).await?;
-        let endpoints = self.endpoints(&provider).await?;
-        if !self
-            .store
-            .connections()
-            .acquire_refresh_lease(&key, current.version, lease_until)
-            .await
-            .map_err(store_error)?
-        {
-            return self.wait_for_peer(current, old).await;
+    /// Refreshes the connection now, due or not (the background refresher keeping an
+    /// idle grant alive).
+    pub async fn refresh_idle(self: &Arc<Self>, key: ConnectionKey) -> Result<Usable, ApiError> {
+        self.refresh_flight(key, true).await
+    }
+
+    /// The refresh of this connection in flight on this replica, or a new one.
+    fn refresh_flight(self: &Arc<Self>, key: ConnectionKey, force: bool) -> Flight {
+        let mut flights = self.flights();
+        if let Some(flight) = flights.get(&key) {
+            return flight.clone();
         }
+        let landed = Landed {
+            connections: self.clone(),
+            key: key.clone(),
+        };
+        let task = tokio::spawn(async move {
+            let result = landed.connections.refresh_now(&landed.key, force).await;
+            drop(landed);
+            result
+        });
+        let flight = async move {
+            task.await.unwrap_or_else(|error| {
+                tracing::error!(%error, "a refresh task failed");
+                Err(ApiError::internal("the token refresh failed"))
+            })
+        }
+        .boxed()
+        .shared();
+        // inserted under the same lock the task's end takes, so it cannot end first
+        flights.insert(key, flight.clone());
+        flight
+    }
+
+    async fn current(&self, key: &ConnectionKey) -> Result<Option<StoredConnection>, ApiError> {
+        self.store.connections().get(key).await.map_err(store_error)
+    }
+
+    /// The refresh itself, from a fresh read of the row: a refresh that landed since
+    /// the caller read it (here or on a peer), or one whose answer was lost, shows there.
+    async fn refresh_now(&self, key: &ConnectionKey, force: bool) -> Result<Usable, ApiError> {
+        // a few rounds: a peer's lease or write can land between our read and our swap
+        for _ in 0..3 {
+            let Some(row) = self.current(key).await? else {
+                return Ok(Usable::Expired(ExpiredReason::Revoked));
+            };
+            if let Some(reason) = row.expired {
+                return Ok(Usable::Expired(reason));
+            }
+            if !force && !self.due(&row) {
+                return Ok(Usable::Tokens(self.open_tokens(&row)?));
+            }
+            if let Some(until) = row.refresh_lease_until.filter(|until| *until > Utc::now()) {
+                let old = self.open_tokens(&row)?;
+                if still_valid(&old) {
+                    return Ok(Usable::Tokens(old));
+                }
+                match self.wait_for_peer(&row, until).await? {
+                    Some(outcome) => return Ok(outcome),
+                    None => continue,
+                }
+            }
+            // the provider is read before the lease: an admin moving its token
+            // endpoint discards the tokens first (bumping the version), so a lease
+            // taken on this version means these endpoints are the ones the tokens
+            // belong to
+            let provider = self.provider(&key.provider_name).await?;
+            let endpoints = self.endpoints(&provider).await?;
+            let lease_until =
+                Utc::now() + chrono::Duration::from_std(self.refresh_lease).unwrap_or_default();
+            if self
+                .store
+                .connections()
+                .acquire_refresh_lease(key, row.version, lease_until)
+                .await
+                .map_err(store_error)?
+            {
+                return self.refresh_leased(row, &endpoints).await;
+            }
+        }
+        Ok(Usable::Expired(ExpiredReason::UpstreamUnavailable))
+    }
+
+    /// Refreshes under the lease this replica holds on `current.version`.
+    async fn refresh_leased(
+        &self,
+        current: StoredConnection,
+        endpoints: &adp_oauth::ProviderEndpoints,
+    ) -> Result<Usable, ApiError> {
+        let key = current.key.clone();
+        let old = self.open_tokens(&current)?;
         let Some(refresh_token) = old.refresh_token.clone() else {
+            self.release(&current).await?;
             if still_valid(&old) {
-                self.store
-                    .connections()
-                    .release_lease(&key, current.version)
-                    .await
-                    .map_err(store_error)?;
                 return Ok(Usable::Tokens(old));
             }
             self.expire(
-                &key,
-                current.version,
+                &current,
                 ExpiredReason::NoRefreshToken,
                 "the access token expired and the provider issued no refresh token",
             )
             .await?;
             return Ok(Usable::Expired(ExpiredReason::NoRefreshToken));
         };
-        match self.oauth.refresh(&endpoints, &refresh_token).await {
+        match self.oauth.refresh(endpoints, &refresh_token).await {
             Ok(mut fresh) => {
                 // no refresh token in the answer means the old one stays valid
                 if fresh.refresh_token.is_none() {
                     fresh.refresh_token = Some(refresh_token);
                 }
-                let write = TokenWrite {
-                    sealed_tokens: self.seal_tokens(&key, &fresh)?,
-                    granted_scopes: fresh
-                        .scopes
-                        .clone()
-                        .unwrap_or_else(|| current.granted_scopes.clone()),
-                    access_expire_time: fresh.expires_at,
-                };
-                if !self
-                    .store
-                    .connections()
-                    .store_refresh(&key, current.version, write)
-                    .await
-                    .map_err(store_error)?
-                {
-                    tracing::warn!(provider = %key.provider_name, "refreshed tokens lost a race with another write");
-                }
+                self.store_refreshed(&current, &fresh).await?;
                 tracing::info!(provider = %key.provider_name, subject = %key.subject, "connection refreshed");
                 self.notify(&key);
                 Ok(Usable::Tokens(fresh))
             }
             Err(FlowError::InvalidGrant { .. }) => {
+                // a peer whose lease ran out may have refreshed meanwhile, with a
+                // newer refresh token than the one the provider just refused
+                if let Some(latest) = self.current(&key).await?
+                    && latest.version != current.version
+                {
+                    return Ok(match latest.expired {
+                        Some(reason) => Usable::Expired(reason),
+                        None => Usable::Tokens(self.open_tokens(&latest)?),
+                    });
+                }
                 self.expire(
-                    &key,
-                    current.version,
+                    &current,
                     ExpiredReason::RefreshRejected,
-                    "the provider rejected the refresh token (invalid_grant)",
+                    "the provider rejected the refresh token (invalid_grant): access was revoked or has expired there, or an earlier refresh's answer was lost and the provider treated the retry as refresh-token reuse",
                 )
                 .await?;
                 Ok(Usable::Expired(ExpiredReason::RefreshRejected))
@@ -157,11 +252,7 @@ impl Connections {
             Err(error) => {
                 // 5xx, timeouts, network, odd answers: keep everything, let a later call retry
                 tracing::warn!(provider = %key.provider_name, %error, "refresh failed; keeping the current token");
-                self.store
-                    .connections()
-                    .release_lease(&key, current.version)
-                    .await
-                    .map_err(store_error)?;
+                self.release(&current).await?;
                 if still_valid(&old) {
                     Ok(Usable::Tokens(old))
                 } else {
@@ -171,48 +262,97 @@ impl Connections {
         }
     }
 
-    /// Another replica holds the lease: use the current token while it is valid,
-    /// otherwise wait (bounded by the lease) for the peer's refresh to land.
-    async fn wait_for_peer(
+    /// Stores what the provider answered. The old refresh token is spent at a rotating
+    /// provider, so a database hiccup is retried for as long as the lease lasts rather
+    /// than losing the only working one.
+    async fn store_refreshed(
         &self,
-        current: StoredConnection,
-        old: TokenSet,
-    ) -> Result<Usable, ApiError> {
-        if still_valid(&old) {
-            return Ok(Usable::Tokens(old));
-        }
-        let deadline = tokio::time::Instant::now() + self.settings.refresh_lease;
-        while tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            let Some(latest) = self
+        current: &StoredConnection,
+        fresh: &TokenSet,
+    ) -> Result<(), ApiError> {
+        let key = &current.key;
+        let write = TokenWrite {
+            sealed_tokens: self.seal_tokens(key, fresh)?,
+            granted_scopes: fresh
+                .scopes
+                .clone()
+                .unwrap_or_else(|| current.granted_scopes.clone()),
+            access_expire_time: fresh.expires_at,
+        };
+        let give_up = tokio::time::Instant::now() + self.refresh_lease;
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match self
                 .store
                 .connections()
-                .get(&current.key)
+                .store_refresh(key, current.version, write.clone())
                 .await
-                .map_err(store_error)?
-            else {
-                return Ok(Usable::Expired(ExpiredReason::Revoked));
-            };
-            if let Some(reason) = latest.expired {
-                return Ok(Usable::Expired(reason));
-            }
-            if latest.version != current.version {
-                return Ok(Usable::Tokens(self.open_tokens(&latest)?));
+            {
+                Ok(true) => return Ok(()),
+                Ok(false) => {
+                    // a consent, revocation or admin change superseded this grant
+                    tracing::warn!(provider = %key.provider_name, "refreshed tokens lost a race with another write");
+                    return Ok(());
+                }
+                Err(error) if tokio::time::Instant::now() + delay < give_up => {
+                    tracing::warn!(provider = %key.provider_name, %error, "cannot store refreshed tokens yet; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                }
+                Err(error) => {
+                    tracing::error!(provider = %key.provider_name, %error, "refreshed tokens could not be stored");
+                    return Err(store_error(error));
+                }
             }
         }
-        Ok(Usable::Expired(ExpiredReason::UpstreamUnavailable))
+    }
+
+    /// Another replica holds the lease until `until` and our token is spent: wait for
+    /// the peer's refresh to land. `None` when the lease ended with nothing stored (the
+    /// peer gave up or died), so the caller may try itself.
+    async fn wait_for_peer(
+        &self,
+        current: &StoredConnection,
+        until: DateTime<Utc>,
+    ) -> Result<Option<Usable>, ApiError> {
+        let left = (until - Utc::now()).to_std().unwrap_or_default();
+        let deadline = tokio::time::Instant::now() + left.min(self.refresh_lease) + PEER_POLL;
+        while tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(PEER_POLL).await;
+            let Some(latest) = self.current(&current.key).await? else {
+                return Ok(Some(Usable::Expired(ExpiredReason::Revoked)));
+            };
+            if let Some(reason) = latest.expired {
+                return Ok(Some(Usable::Expired(reason)));
+            }
+            if latest.version != current.version {
+                return Ok(Some(Usable::Tokens(self.open_tokens(&latest)?)));
+            }
+            if latest.refresh_lease_until.is_none() {
+                break;
+            }
+        }
+        Ok(None)
+    }
+
+    async fn release(&self, current: &StoredConnection) -> Result<(), ApiError> {
+        self.store
+            .connections()
+            .release_lease(&current.key, current.version)
+            .await
+            .map_err(store_error)
     }
 
     async fn expire(
         &self,
-        key: &ConnectionKey,
-        version: i64,
+        current: &StoredConnection,
         reason: ExpiredReason,
         text: &str,
     ) -> Result<(), ApiError> {
+        let key = &current.key;
         self.store
             .connections()
-            .mark_expired(key, version, reason, text)
+            .mark_expired(key, current.version, reason, text)
             .await
             .map_err(store_error)?;
         tracing::info!(provider = %key.provider_name, subject = %key.subject, reason = reason.as_str(), "connection expired");
@@ -225,4 +365,26 @@ fn still_valid(tokens: &TokenSet) -> bool {
     tokens
         .expires_at
         .is_none_or(|at| at > Utc::now() + chrono::Duration::seconds(5))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: fn(u64) -> Duration = Duration::from_secs;
+
+    #[test]
+    fn the_window_is_the_setting_for_long_tokens_and_half_the_life_for_short_ones() {
+        assert_eq!(refresh_window(S(3600), S(60), S(15), 0.0), S(60));
+        assert_eq!(refresh_window(S(3600), S(60), S(15), 1.0), S(75));
+        assert_eq!(refresh_window(S(30), S(60), S(0), 0.7), S(15));
+        // jitter is bounded by the lifetime too, so a short token is never due on arrival
+        assert_eq!(
+            refresh_window(S(30), S(60), S(15), 1.0),
+            S(15) + Duration::from_millis(3750)
+        );
+        for lifetime in [0, 1, 2, 10, 30, 61, 120] {
+            assert!(refresh_window(S(lifetime), S(600), S(600), 1.0) <= S(lifetime) * 5 / 8);
+        }
+    }
 }

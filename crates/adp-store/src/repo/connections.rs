@@ -378,7 +378,9 @@ impl ConnectionRepo<'_> {
             .collect())
     }
 
-    /// Replaces the sealed tokens (same content, new key) if the row is still at `version`.
+    /// Replaces the sealed tokens (same content, new key) if the row is still at
+    /// `version` and nobody holds a live refresh lease on it: bumping the version under
+    /// a refresh would make the refresh's store fail and drop a rotated refresh token.
     pub async fn rewrap(
         &self,
         key: &ConnectionKey,
@@ -390,6 +392,11 @@ impl ConnectionRepo<'_> {
             .col_expr(row::Column::Version, Expr::value(version + 1))
             .filter(by_key(key))
             .filter(row::Column::Version.eq(version))
+            .filter(
+                sea_orm::Condition::any()
+                    .add(row::Column::RefreshLeaseUntil.is_null())
+                    .add(row::Column::RefreshLeaseUntil.lt(now())),
+            )
             .exec(&self.store.writer)
             .await?;
         Ok(result.rows_affected == 1)

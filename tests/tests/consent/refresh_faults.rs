@@ -1,0 +1,213 @@
+//! Refreshes that meet trouble half way (issue 13): the caller gives up while the
+//! provider is answering, the provider's answer is lost after it rotated the refresh
+//! token, and an operator re-wraps the vault while refreshes run. A rotated refresh
+//! token the provider handed out must never be dropped: oidc-provider treats the reuse
+//! of a spent one as theft and revokes the whole grant, which `invalid_grant` counts.
+
+use std::time::{Duration, Instant};
+
+use adp_api::v1::token_service_client::TokenServiceClient;
+use adp_api::v1::*;
+use adp_e2e::consent::bounded;
+use adp_e2e::oidc::{REFRESH_TOKEN_GRANT, TokenFault};
+
+use crate::support::*;
+
+/// Refresh-ahead 3 s of 6 s tokens; callers come within 2.5 s of expiry, so they refresh.
+fn short_tokens() -> Options {
+    Options::default().ttl(6).refresh_ahead(3)
+}
+
+/// `GetUpstreamCredential` for `subject` that gives up after `deadline` (the gRPC
+/// deadline travels to the server as `grpc-timeout`, which cancels its handler).
+async fn credential_within(
+    world: &World,
+    subject: &str,
+    deadline: Duration,
+) -> Result<String, tonic::Status> {
+    let mut request = credential_request(SERVER, Some(&world.user(subject)), Some(&world.proxy));
+    request.set_timeout(deadline);
+    TokenServiceClient::new(world.channel(0))
+        .get_upstream_credential(request)
+        .await
+        .map(|response| response.into_inner().header_value)
+}
+
+/// Refreshes the provider actually served (faulted requests are counted too).
+fn served_refreshes(world_stats: &adp_e2e::oidc::TokenStats) -> u64 {
+    world_stats.count(REFRESH_TOKEN_GRANT)
+}
+
+#[tokio::test]
+async fn a_caller_hanging_up_mid_refresh_keeps_the_rotated_token() {
+    bounded(TEST_LIMIT, async {
+        let world = World::start(short_tokens()).await;
+        world.consent(&world.browser(), "alice").await;
+        let old = world.bearer("alice").await;
+        world
+            .sleep_until_expiry_within("alice", Duration::from_millis(2500))
+            .await;
+
+        // the provider rotates the refresh token at once and answers 3 s later; the
+        // caller's deadline is 0.5 s
+        world
+            .auth_server
+            .set_token_fault(TokenFault::late_answer(Duration::from_secs(3)).times(1))
+            .await;
+        let started = Instant::now();
+        let gave_up = credential_within(&world, "alice", Duration::from_millis(500)).await;
+        assert!(gave_up.is_err(), "{gave_up:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "the caller left early"
+        );
+
+        // the refresh went on without its caller and stored what the provider sent
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let fresh = world.bearer("alice").await;
+        assert_ne!(fresh, old);
+        let stats = world.stats().await;
+        assert_eq!(served_refreshes(&stats), 1, "no second refresh: {stats:?}");
+        assert_eq!(stats.invalid_grant, 0, "{stats:?}");
+
+        // and the stored refresh token is the rotated one: the next refresh works
+        world
+            .sleep_until_expiry_within("alice", Duration::from_millis(2500))
+            .await;
+        assert_ne!(world.bearer("alice").await, fresh);
+        let stats = world.stats().await;
+        assert_eq!(served_refreshes(&stats), 2, "{stats:?}");
+        assert_eq!(stats.invalid_grant, 0, "refresh-token reuse: {stats:?}");
+        let card = world.card("alice").await;
+        assert_eq!(status(&card), ConnectionStatus::Connected, "{card:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_lost_refresh_answer_is_survived_where_the_provider_allows_it() {
+    bounded(TEST_LIMIT, async {
+        // without rotation the refresh token the provider answered for stays valid
+        let options = Options {
+            rotate_refresh_tokens: false,
+            ..short_tokens()
+        };
+        let world = World::start(options).await;
+        world.consent(&world.browser(), "alice").await;
+        let old = world.bearer("alice").await;
+        world
+            .sleep_until_expiry_within("alice", Duration::from_millis(2500))
+            .await;
+
+        world
+            .auth_server
+            .set_token_fault(TokenFault::lost_answer().times(1))
+            .await;
+        let fresh = world.bearer("alice").await;
+        assert_ne!(fresh, old, "the retry got new tokens");
+        let stats = world.stats().await;
+        assert_eq!(stats.faults_injected, 1, "{stats:?}");
+        assert_eq!(
+            served_refreshes(&stats),
+            2,
+            "the lost one and its retry: {stats:?}"
+        );
+        assert_eq!(stats.invalid_grant, 0, "{stats:?}");
+        let card = world.card("alice").await;
+        assert_eq!(status(&card), ConnectionStatus::Connected, "{card:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_lost_refresh_answer_ends_the_connection_clearly_where_the_provider_detects_reuse() {
+    bounded(TEST_LIMIT, async {
+        let world = World::start(short_tokens()).await;
+        let browser = world.browser();
+        world.consent(&browser, "alice").await;
+        world
+            .sleep_until_expiry_within("alice", Duration::from_millis(2500))
+            .await;
+
+        // the rotated refresh token is lost with the answer; the retry presents the
+        // spent one, and the provider revokes the grant
+        world
+            .auth_server
+            .set_token_fault(TokenFault::lost_answer().times(1))
+            .await;
+        let error = world.credential_error("alice").await;
+        assert_eq!(error.reason, "OAUTH_TOKEN_EXPIRED", "{error:?}");
+        assert_eq!(error.meta("expiredReason"), "REFRESH_REJECTED");
+        let stats = world.stats().await;
+        assert_eq!(stats.invalid_grant, 1, "{stats:?}");
+        let card = world.card("alice").await;
+        assert_eq!(status(&card), ConnectionStatus::Expired, "{card:?}");
+        assert!(
+            card.status_reason.contains("invalid_grant") && card.status_reason.contains("lost"),
+            "the reason names both causes: {card:?}"
+        );
+
+        // the user's way back is the link in the error
+        let typed: OAuthTokenExpired = error.detail("OAuthTokenExpired").unwrap();
+        browser
+            .connect(&typed.authorize_url, "alice")
+            .await
+            .expect("consent again");
+        let card = world.card("alice").await;
+        assert_eq!(status(&card), ConnectionStatus::Connected, "{card:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_vault_rewrap_during_a_refresh_loses_nothing() {
+    bounded(TEST_LIMIT, async {
+        let mut world = World::start(short_tokens()).await;
+        world.consent(&world.browser(), "alice").await;
+        let old = world.bearer("alice").await;
+        world
+            .sleep_until_expiry_within("alice", Duration::from_millis(2500))
+            .await;
+
+        // a refresh in flight (the answer takes 3 s) while the operator rotates the
+        // vault key and re-wraps every row
+        world
+            .auth_server
+            .set_token_fault(TokenFault::late_answer(Duration::from_secs(3)).times(1))
+            .await;
+        let channel = world.channel(0);
+        let request = credential_request(SERVER, Some(&world.user("alice")), Some(&world.proxy));
+        let refresh = tokio::spawn(async move {
+            TokenServiceClient::new(channel)
+                .get_upstream_credential(request)
+                .await
+                .map(|response| response.into_inner().header_value)
+        });
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let rotate = world.cps[0].run_cli(&["vault", "rotate"]).await;
+        assert!(rotate.status.success(), "{rotate:?}");
+        let started = Instant::now();
+        let rewrap = world.cps[0].run_cli(&["vault", "rewrap"]).await;
+        assert!(rewrap.status.success(), "{rewrap:?}");
+        assert!(
+            started.elapsed() >= Duration::from_secs(1),
+            "the rewrap waited for the refresh's lease"
+        );
+        let fresh = refresh.await.unwrap().expect("the refresh succeeded");
+        assert_ne!(fresh, old);
+
+        // the server reads the new key ring when it starts: the row holds the rotated
+        // tokens, re-sealed under the new key
+        world.cps[0].kill().await;
+        world.cps[0].restart().await;
+        assert_eq!(world.bearer("alice").await, fresh);
+        world
+            .sleep_until_expiry_within("alice", Duration::from_millis(2500))
+            .await;
+        assert_ne!(world.bearer("alice").await, fresh);
+        let stats = world.stats().await;
+        assert_eq!(served_refreshes(&stats), 2, "{stats:?}");
+        assert_eq!(stats.invalid_grant, 0, "refresh-token reuse: {stats:?}");
+    })
+    .await;
+}
