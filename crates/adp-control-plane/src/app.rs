@@ -15,6 +15,7 @@ use adp_api::v1::secret_service_server::SecretServiceServer;
 use adp_api::v1::token_service_server::TokenServiceServer;
 use adp_core::identity::{KeySource, Verifier, VerifierConfig};
 use adp_core::validation::RequestValidator;
+use adp_listener::{ConnectionSlots, Listener};
 use adp_oauth::{EndpointPolicy, OAuthClient, RetryPolicy};
 use adp_store::Store;
 use adp_vault::{KeyRing, Vault};
@@ -22,8 +23,6 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tokio_stream::StreamExt;
-use tokio_stream::wrappers::TcpListenerStream;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
 use tracing::Level;
@@ -157,6 +156,20 @@ impl ControlPlane {
             shutdown_rx.clone(),
         );
         let mut tasks = JoinSet::new();
+        // each listener has its own connection limit
+        let limits = settings.limits;
+        let grpc_listener = Listener::new(
+            grpc_listener,
+            limits,
+            ConnectionSlots::new(limits.max_connections),
+            "grpc",
+        );
+        let http_listener = Listener::new(
+            http_listener,
+            limits,
+            ConnectionSlots::new(limits.max_connections),
+            "http",
+        );
         tasks.spawn(serve_grpc(
             state.clone(),
             feed,
@@ -265,7 +278,7 @@ fn write_dev_secret(path: &Path) -> anyhow::Result<()> {
 async fn serve_grpc(
     state: SharedState,
     feed: Arc<ConfigFeed>,
-    listener: TcpListener,
+    listener: Listener,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -317,15 +330,15 @@ async fn serve_grpc(
         .layer(PropagateRequestIdLayer::x_request_id())
         .into_inner();
 
-    // with our own listener tonic cannot set TCP_NODELAY; without it small responses
-    // can wait out the peer's delayed ACK (~40 ms tails)
-    let incoming = TcpListenerStream::new(listener).map(|stream| {
-        if let Ok(stream) = &stream {
-            let _ = stream.set_nodelay(true);
-        }
-        stream
-    });
-    tonic::transport::Server::builder()
+    let limits = *listener.limits();
+    // our own incoming stream, not tonic's: it holds the connection limit and closes
+    // connections whose HTTP/2 preface does not arrive in time (tonic's handshake waits
+    // for ever); each socket gets TCP_NODELAY and keepalive there
+    let incoming = adp_listener::grpc::incoming(listener);
+    adp_listener::grpc::configure(tonic::transport::Server::builder(), &limits)
+        .layer(adp_listener::grpc::RequestBodyTimeoutLayer::new(
+            limits.request_body_timeout,
+        ))
         .layer(layers)
         .add_service(health_service)
         .add_service(reflection_v1)
@@ -404,16 +417,24 @@ async fn purge_consent_attempts(state: SharedState) {
     }
 }
 
+/// The HTTP listener, on hyper-util rather than `axum::serve`, which has no header-read
+/// timeout, connection limit or body deadline.
 async fn serve_http(
     state: SharedState,
-    listener: TcpListener,
+    listener: Listener,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, crate::http::router(state))
-        .with_graceful_shutdown(async move {
-            let _ = shutdown.wait_for(|stop| *stop).await;
-        })
-        .await?;
+    use tower::ServiceExt;
+    let router = crate::http::router(state);
+    let service = hyper::service::service_fn(
+        move |request: http::Request<adp_listener::TimedBody<hyper::body::Incoming>>| {
+            router.clone().oneshot(request.map(axum::body::Body::new))
+        },
+    );
+    adp_listener::serve_http(listener, service, async move {
+        let _ = shutdown.wait_for(|stop| *stop).await;
+    })
+    .await;
     Ok(())
 }
 

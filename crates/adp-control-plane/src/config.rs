@@ -77,6 +77,18 @@ pub struct Flags {
     /// Timeout of each call to a provider's endpoints [env: ADP_OAUTH_TIMEOUT_SECS] [default: 10]
     #[arg(long, value_name = "SECS")]
     pub oauth_timeout_secs: Option<u64>,
+    /// Seconds a client gets to start a request once connected (the HTTP/2 preface, an HTTP/1 request's first byte) and to send each HTTP/1 request head; idle HTTP/1.1 keep-alive connections close after the same time [env: ADP_HEADER_READ_TIMEOUT_SECS] [default: 10]
+    #[arg(long, value_name = "SECS")]
+    pub header_read_timeout_secs: Option<u64>,
+    /// Seconds a request body gets to arrive in full after its head [env: ADP_REQUEST_BODY_TIMEOUT_SECS] [default: 30]
+    #[arg(long, value_name = "SECS")]
+    pub request_body_timeout_secs: Option<u64>,
+    /// Open connections per listener (gRPC and HTTP each); more wait in the listen backlog until one closes [env: ADP_MAX_CONNECTIONS] [default: 10000]
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Concurrent streams per HTTP/2 connection [env: ADP_HTTP2_MAX_CONCURRENT_STREAMS] [default: 200]
+    #[arg(long, value_name = "N")]
+    pub http2_max_concurrent_streams: Option<u32>,
     /// `text` or `json` [env: ADP_LOG_FORMAT] [default: text]
     #[arg(long, value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -119,6 +131,10 @@ pub struct FileSettings {
     refresh_jitter_secs: Option<u64>,
     consent_ttl_secs: Option<u64>,
     oauth_timeout_secs: Option<u64>,
+    header_read_timeout_secs: Option<u64>,
+    request_body_timeout_secs: Option<u64>,
+    max_connections: Option<usize>,
+    http2_max_concurrent_streams: Option<u32>,
     log_format: Option<LogFormat>,
     oidc_issuer: Option<String>,
     oidc_client_id: Option<String>,
@@ -187,6 +203,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub connections: ConnectionSettings,
     pub oauth_timeout: Duration,
+    /// Bounds of both listeners (`ADP_HEADER_READ_TIMEOUT_SECS`, `ADP_MAX_CONNECTIONS`, …).
+    pub limits: adp_listener::Limits,
     /// `None` until both `ADP_OIDC_ISSUER` and `ADP_OIDC_CLIENT_ID` are set.
     pub sign_in: Option<SignInSettings>,
 }
@@ -226,6 +244,7 @@ impl Settings {
         };
         let r = Resolver { env };
         let sign_in = sign_in_settings(&r, flags, &file)?;
+        let limits = listener_limits(&r, flags, &file)?;
         let grpc_addr = r
             .pick("ADP_GRPC_ADDR", flags.grpc_addr, file.grpc_addr)?
             .unwrap_or(([127, 0, 0, 1], 7400).into());
@@ -299,6 +318,7 @@ impl Settings {
         )?;
         Ok(Settings {
             sign_in,
+            limits,
             grpc_addr,
             http_addr,
             public_url,
@@ -428,6 +448,46 @@ fn sign_in_settings(
     }))
 }
 
+fn listener_limits(
+    r: &Resolver<'_>,
+    flags: &Flags,
+    file: &FileSettings,
+) -> Result<adp_listener::Limits, ConfigError> {
+    let defaults = adp_listener::Limits::default();
+    let secs = |name, flag, file, default: Duration| -> Result<Duration, ConfigError> {
+        Ok(r.pick_positive(name, flag, file)?
+            .map_or(default, Duration::from_secs))
+    };
+    Ok(adp_listener::Limits {
+        header_read_timeout: secs(
+            "ADP_HEADER_READ_TIMEOUT_SECS",
+            flags.header_read_timeout_secs,
+            file.header_read_timeout_secs,
+            defaults.header_read_timeout,
+        )?,
+        request_body_timeout: secs(
+            "ADP_REQUEST_BODY_TIMEOUT_SECS",
+            flags.request_body_timeout_secs,
+            file.request_body_timeout_secs,
+            defaults.request_body_timeout,
+        )?,
+        max_connections: r
+            .pick_positive(
+                "ADP_MAX_CONNECTIONS",
+                flags.max_connections,
+                file.max_connections,
+            )?
+            .unwrap_or(defaults.max_connections),
+        http2_max_concurrent_streams: r
+            .pick_positive(
+                "ADP_HTTP2_MAX_CONCURRENT_STREAMS",
+                flags.http2_max_concurrent_streams,
+                file.http2_max_concurrent_streams,
+            )?
+            .unwrap_or(defaults.http2_max_concurrent_streams),
+    })
+}
+
 struct Resolver<'a> {
     env: &'a dyn Fn(&str) -> Option<String>,
 }
@@ -457,6 +517,30 @@ impl Resolver<'_> {
                 });
         }
         Ok(file)
+    }
+}
+
+impl Resolver<'_> {
+    /// [`Resolver::pick`] for a bound, where zero would mean nothing is ever served.
+    fn pick_positive<T>(
+        &self,
+        name: &'static str,
+        flag: Option<T>,
+        file: Option<T>,
+    ) -> Result<Option<T>, ConfigError>
+    where
+        T: FromStr + Default + PartialEq + std::fmt::Display,
+        T::Err: std::fmt::Display,
+    {
+        let value = self.pick(name, flag, file)?;
+        if value.as_ref().is_some_and(|v| *v == T::default()) {
+            return Err(ConfigError::Env {
+                name,
+                value: "0".into(),
+                message: "must be at least 1".into(),
+            });
+        }
+        Ok(value)
     }
 }
 

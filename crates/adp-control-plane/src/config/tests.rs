@@ -149,3 +149,51 @@ fn sign_in_needs_issuer_and_client_id_and_openid() {
     let error = Settings::resolve(&Flags::default(), &env(&no_openid)).unwrap_err();
     assert!(error.to_string().contains("openid"), "{error}");
 }
+
+#[test]
+fn listener_bounds_have_defaults_and_refuse_zero() {
+    let settings = Settings::resolve(&Flags::default(), &env(&[])).unwrap();
+    assert_eq!(settings.limits, adp_listener::Limits::default());
+    assert_eq!(settings.limits.header_read_timeout, Duration::from_secs(10));
+    assert_eq!(
+        settings.limits.request_body_timeout,
+        Duration::from_secs(30)
+    );
+    assert_eq!(settings.limits.max_connections, 10_000);
+    assert_eq!(settings.limits.http2_max_concurrent_streams, 200);
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("adp.yaml");
+    std::fs::write(&file, "max_connections: 7\nrequest_body_timeout_secs: 4\n").unwrap();
+    let flags = Flags {
+        config: Some(file),
+        ..Flags::default()
+    };
+    let settings = Settings::resolve(
+        &flags,
+        &env(&[
+            ("ADP_HEADER_READ_TIMEOUT_SECS", "2"),
+            ("ADP_HTTP2_MAX_CONCURRENT_STREAMS", "50"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(settings.limits.header_read_timeout, Duration::from_secs(2));
+    assert_eq!(settings.limits.request_body_timeout, Duration::from_secs(4));
+    assert_eq!(settings.limits.max_connections, 7);
+    assert_eq!(settings.limits.http2_max_concurrent_streams, 50);
+
+    for name in [
+        "ADP_HEADER_READ_TIMEOUT_SECS",
+        "ADP_REQUEST_BODY_TIMEOUT_SECS",
+        "ADP_MAX_CONNECTIONS",
+        "ADP_HTTP2_MAX_CONCURRENT_STREAMS",
+    ] {
+        let error = Settings::resolve(&Flags::default(), &env(&[(name, "0")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains(name) && error.contains("at least 1"),
+            "{error}"
+        );
+    }
+}
