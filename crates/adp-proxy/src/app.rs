@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use adp_core::identity::{KeySource, Verifier, VerifierConfig, check_jwt_settings};
+use adp_listener::{ConnectionSlots, Listener};
 use anyhow::Context;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{oneshot, watch};
 
@@ -87,11 +87,14 @@ impl Proxy {
             shared: shared.clone(),
             sessions: UpstreamSessions::new(tls.clone(), settings.credential_cache_size)?,
             upstream_timeout: settings.upstream_timeout(),
+            max_consent_wait: settings.max_consent_wait(),
         };
         let count = match settings.worker_threads {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
             n => n,
         };
+        // one limit for all workers: whichever frees a slot serves the next connection
+        let slots = ConnectionSlots::new(settings.max_connections);
         let mut addr = settings.addr;
         let mut workers = Vec::with_capacity(count);
         for index in 0..count {
@@ -106,6 +109,7 @@ impl Proxy {
                 gateway: gateway.clone(),
                 tls: tls.clone(),
                 settings: settings.clone(),
+                slots: slots.clone(),
                 shutdown: shutdown_rx.clone(),
             };
             std::thread::Builder::new()
@@ -156,6 +160,7 @@ struct Worker {
     gateway: Gateway,
     tls: rustls::ClientConfig,
     settings: Settings,
+    slots: ConnectionSlots,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -196,60 +201,19 @@ impl Worker {
                 upstream,
             });
             let app = router(state.clone()).merge(grpc);
-            serve(self.index, listener, state, app, self.shutdown).await;
+            let listener = Listener::new(listener, self.settings.limits(), self.slots, "proxy");
+            let service = hyper::service::service_fn(move |request| {
+                dispatch(state.clone(), app.clone(), request)
+            });
+            let mut stop = self.shutdown;
+            tracing::debug!(worker = self.index, "worker serving");
+            // accepts until shutdown, then lets open connections finish their requests
+            adp_listener::serve_http(listener, service, async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await;
         });
     }
-}
-
-/// Accepts until shutdown, then lets open connections finish their requests.
-async fn serve(
-    worker: usize,
-    listener: TcpListener,
-    state: Arc<AppState>,
-    app: axum::Router,
-    mut stop: watch::Receiver<bool>,
-) {
-    let connections = hyper_util::server::graceful::GracefulShutdown::new();
-    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    loop {
-        let tcp = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, _)) => tcp,
-                // a client that gave up before we accepted: nothing to wait for
-                Err(error) if matches!(
-                    error.kind(),
-                    std::io::ErrorKind::ConnectionAborted
-                        | std::io::ErrorKind::ConnectionReset
-                        | std::io::ErrorKind::ConnectionRefused
-                ) => continue,
-                Err(error) => {
-                    // out of descriptors and the like: pause rather than spin
-                    tracing::warn!(worker, %error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = stop.wait_for(|s| *s) => break,
-        };
-        // small JSON-RPC answers must not wait out the client's delayed ACK
-        let _ = tcp.set_nodelay(true);
-        let state = state.clone();
-        let app = app.clone();
-        let service = hyper::service::service_fn(move |request| {
-            dispatch(state.clone(), app.clone(), request)
-        });
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(tcp), service)
-            .into_owned();
-        let connection = connections.watch(connection);
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(worker, %error, "client connection ended");
-            }
-        });
-    }
-    drop(listener);
-    connections.shutdown().await;
 }
 
 fn listen(addr: SocketAddr) -> anyhow::Result<TcpListener> {

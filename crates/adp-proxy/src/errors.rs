@@ -42,6 +42,8 @@ pub enum ProxyError {
     NoConfig,
     #[error("request body is larger than {0} bytes")]
     TooLarge(usize),
+    #[error("the request body did not arrive within {0} s (ADP_REQUEST_BODY_TIMEOUT_SECS)")]
+    BodyTimeout(u64),
     #[error("request body is not JSON: {0}")]
     Parse(String),
     #[error("unknown or expired MCP session")]
@@ -91,6 +93,9 @@ impl ProxyError {
                 INVALID_PARAMS,
                 "BODY_TOO_LARGE",
             ),
+            ProxyError::BodyTimeout(_) => {
+                (StatusCode::REQUEST_TIMEOUT, TIMEOUT, "REQUEST_BODY_TIMEOUT")
+            }
             ProxyError::Parse(_) => (StatusCode::BAD_REQUEST, PARSE_ERROR, "PARSE_ERROR"),
             ProxyError::UnknownSession => (StatusCode::NOT_FOUND, NOT_FOUND, "SESSION_NOT_FOUND"),
             ProxyError::BadRequestState(_) => (
@@ -126,6 +131,12 @@ impl ProxyError {
                 http::header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer error=\"invalid_token\""),
             );
+        }
+        if status == StatusCode::REQUEST_TIMEOUT {
+            // the rest of the body may still be on its way: the connection cannot be reused
+            response
+                .headers_mut()
+                .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         }
         response
     }

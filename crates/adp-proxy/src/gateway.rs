@@ -21,32 +21,41 @@ use crate::shared::{Admitted, Shared};
 use crate::upstream_sessions::{CallError, UpstreamSessions};
 use adp_core::json_struct::{struct_from_json, struct_to_json};
 
-/// How long a `CallToolStream` waits for consent when the caller set no deadline.
-const DEFAULT_CONSENT_WAIT: Duration = Duration::from_secs(600);
-
 #[derive(Debug, Clone)]
 pub struct Gateway {
     pub shared: Arc<Shared>,
     pub sessions: Arc<UpstreamSessions>,
     pub upstream_timeout: Duration,
+    /// `ADP_MAX_CONSENT_WAIT_SECS`: the longest a `CallToolStream` waits for consent,
+    /// whatever deadline its caller set (or none).
+    pub max_consent_wait: Duration,
 }
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<pb::CallToolStreamResponse, Status>> + Send>>;
 
-/// The deadline the caller set (`grpc-timeout`), if any.
+/// The deadline the caller set (`grpc-timeout`), if any and well formed.
 fn deadline<T>(request: &Request<T>) -> Option<Duration> {
-    let text = request.metadata().get("grpc-timeout")?.to_str().ok()?;
-    let (value, unit) = text.split_at(text.len().checked_sub(1)?);
-    let value: u64 = value.parse().ok()?;
-    Some(match unit {
-        "H" => Duration::from_secs(value * 3600),
-        "M" => Duration::from_secs(value * 60),
-        "S" => Duration::from_secs(value),
-        "m" => Duration::from_millis(value),
-        "u" => Duration::from_micros(value),
-        "n" => Duration::from_nanos(value),
-        _ => return None,
-    })
+    parse_grpc_timeout(request.metadata().get("grpc-timeout")?.to_str().ok()?)
+}
+
+/// A `grpc-timeout` value: at most 8 ASCII digits and a unit (gRPC over HTTP/2,
+/// "Timeout"). Anything else is as good as none; nothing overflows.
+fn parse_grpc_timeout(text: &str) -> Option<Duration> {
+    let unit = text.chars().next_back()?;
+    let digits = &text[..text.len() - unit.len_utf8()];
+    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let value: u64 = digits.parse().ok()?;
+    match unit {
+        'H' => value.checked_mul(3600).map(Duration::from_secs),
+        'M' => value.checked_mul(60).map(Duration::from_secs),
+        'S' => Some(Duration::from_secs(value)),
+        'm' => Some(Duration::from_millis(value)),
+        'u' => Some(Duration::from_micros(value)),
+        'n' => Some(Duration::from_nanos(value)),
+        _ => None,
+    }
 }
 
 fn authorization<T>(request: &Request<T>) -> Option<String> {
@@ -227,7 +236,9 @@ impl McpGatewayService for Gateway {
         &self,
         request: Request<pb::CallToolStreamRequest>,
     ) -> Result<Response<Self::CallToolStreamStream>, Status> {
-        let wait = deadline(&request).unwrap_or(DEFAULT_CONSENT_WAIT);
+        // the caller's deadline, cut to our maximum: no caller can park a task for longer
+        let wait =
+            deadline(&request).map_or(self.max_consent_wait, |d| d.min(self.max_consent_wait));
         let limit = self.limit(deadline(&request));
         let server = request.get_ref().server_name.clone();
         let admitted = self.admit(&request, &server).await?;
@@ -248,7 +259,10 @@ impl McpGatewayService for Gateway {
                 Ok(Err(status)) => Err(status),
                 Err(_) => Err(ApiError::new(
                     Code::DeadlineExceeded,
-                    "the connection was not completed before the call's deadline",
+                    format!(
+                        "the connection was not completed within {} s (the call's deadline, at most ADP_MAX_CONSENT_WAIT_SECS)",
+                        wait.as_secs()
+                    ),
                 )
                 .with_reason("CONSENT_TIMEOUT")
                 .into()),
@@ -363,5 +377,55 @@ impl Gateway {
             event.device_code = started.device_code;
         }
         event
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeouts_parse_in_every_unit() {
+        assert_eq!(parse_grpc_timeout("2H"), Some(Duration::from_secs(7200)));
+        assert_eq!(parse_grpc_timeout("3M"), Some(Duration::from_secs(180)));
+        assert_eq!(parse_grpc_timeout("30S"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_grpc_timeout("250m"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_grpc_timeout("7u"), Some(Duration::from_micros(7)));
+        assert_eq!(parse_grpc_timeout("9n"), Some(Duration::from_nanos(9)));
+    }
+
+    #[test]
+    fn the_largest_grpc_timeout_does_not_overflow() {
+        assert_eq!(
+            parse_grpc_timeout("99999999H"),
+            Some(Duration::from_secs(99_999_999 * 3600))
+        );
+        assert_eq!(
+            parse_grpc_timeout("99999999M"),
+            Some(Duration::from_secs(99_999_999 * 60))
+        );
+    }
+
+    #[test]
+    fn overflowing_and_malformed_grpc_timeouts_are_ignored() {
+        for text in [
+            // more than 8 digits, up to what would overflow u64 seconds × 3600
+            "123456789S",
+            "18446744073709551615H",
+            "99999999999999999999999H",
+            "",
+            "S",
+            "10",
+            "10s",
+            "10X",
+            "+10S",
+            "-1S",
+            " 1S",
+            "1.5S",
+            "1é",
+            "é",
+        ] {
+            assert_eq!(parse_grpc_timeout(text), None, "{text:?}");
+        }
     }
 }

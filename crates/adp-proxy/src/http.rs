@@ -9,6 +9,7 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 
+use adp_listener::{BodyTimeout, TimedBody};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
@@ -66,12 +67,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
+/// The body of a client's request, due within `ADP_REQUEST_BODY_TIMEOUT_SECS`.
+pub type RequestBody = TimedBody<Incoming>;
+
 /// One request on a worker: `POST /mcp/{server}` straight to [`mcp_post`] (no routing,
 /// no extractors, the upstream's body not re-boxed), everything else to `router`.
 pub async fn dispatch(
     state: Arc<AppState>,
     router: Router,
-    request: http::Request<Incoming>,
+    request: http::Request<RequestBody>,
 ) -> Result<http::Response<ProxyBody>, Infallible> {
     if request.method() == Method::POST
         && let Some(server) = request.uri().path().strip_prefix("/mcp/")
@@ -209,7 +213,7 @@ async fn credential(state: &AppState, admitted: &Admitted) -> Result<Credentiale
 async fn mcp_post(
     state: &AppState,
     server: &str,
-    request: http::Request<Incoming>,
+    request: http::Request<RequestBody>,
 ) -> http::Response<ProxyBody> {
     let too_large = || own(ProxyError::TooLarge(state.max_request_bytes).into_response_for(None));
     let (parts, body) = request.into_parts();
@@ -223,7 +227,13 @@ async fn mcp_post(
     }
     let body = match Limited::new(body, state.max_request_bytes).collect().await {
         Ok(collected) => collected.to_bytes(),
-        Err(_) => return too_large(),
+        Err(error) => {
+            if let Some(late) = error.downcast_ref::<BodyTimeout>() {
+                let late = ProxyError::BodyTimeout(late.0.as_secs());
+                return own(late.into_response_for(None));
+            }
+            return too_large();
+        }
     };
     let message = match Message::parse(&body) {
         Ok(message) => message,

@@ -94,6 +94,26 @@ pub struct Settings {
     /// Browser origins allowed to call; requests with any other `Origin` get 403.
     #[arg(long, env = "ADP_PROXY_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
+    /// Seconds a client gets to start a request once connected (the HTTP/2 preface, or
+    /// an HTTP/1 request's first byte) and to send each HTTP/1 request head; an idle
+    /// HTTP/1.1 keep-alive connection is closed after the same time.
+    #[arg(long, env = "ADP_HEADER_READ_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_read_timeout_secs: u64,
+    /// Seconds a request body gets to arrive in full after its head; a slower one is
+    /// answered 408 (MCP) or fails the call (gRPC).
+    #[arg(long, env = "ADP_REQUEST_BODY_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_body_timeout_secs: u64,
+    /// Open client connections at most, all worker threads together; more wait in the
+    /// listen backlog until one closes.
+    #[arg(long, env = "ADP_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_connections: usize,
+    /// Concurrent streams per HTTP/2 connection (gRPC gateway calls).
+    #[arg(long, env = "ADP_HTTP2_MAX_CONCURRENT_STREAMS", default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
+    pub http2_max_concurrent_streams: u32,
+    /// Longest a `CallToolStream` waits for the user to connect; a caller's longer
+    /// deadline (or none) is cut to this.
+    #[arg(long, env = "ADP_MAX_CONSENT_WAIT_SECS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_consent_wait_secs: u64,
     /// Runtime worker threads; 0 means one per CPU core.
     #[arg(long, env = "ADP_PROXY_WORKER_THREADS", default_value_t = 0)]
     pub worker_threads: usize,
@@ -152,6 +172,20 @@ impl Settings {
         Duration::from_secs(self.upstream_timeout_secs)
     }
 
+    /// The client listener's bounds.
+    pub fn limits(&self) -> adp_listener::Limits {
+        adp_listener::Limits {
+            header_read_timeout: Duration::from_secs(self.header_read_timeout_secs),
+            request_body_timeout: Duration::from_secs(self.request_body_timeout_secs),
+            max_connections: self.max_connections,
+            http2_max_concurrent_streams: self.http2_max_concurrent_streams,
+        }
+    }
+
+    pub fn max_consent_wait(&self) -> Duration {
+        Duration::from_secs(self.max_consent_wait_secs)
+    }
+
     pub fn node_id(&self) -> String {
         self.node_id.clone().unwrap_or_else(|| {
             let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
@@ -199,6 +233,30 @@ mod tests {
         let env = |name: &str| (name == "ADP_CONTROL_PLANE_URL").then(|| "http://env:1".to_owned());
         let s = Settings::resolve(args(&["--config", config]), &env).unwrap();
         assert_ne!(s.control_plane_url, "http://file:1");
+    }
+
+    #[test]
+    fn listener_bounds_have_defaults_and_refuse_zero() {
+        let no_env = |_: &str| None;
+        let s = Settings::resolve(args(&[]), &no_env).unwrap();
+        assert_eq!(s.limits(), adp_listener::Limits::default());
+        assert_eq!(s.max_consent_wait(), Duration::from_secs(600));
+        let s = Settings::resolve(
+            args(&["--header-read-timeout-secs=2", "--max-connections=5"]),
+            &no_env,
+        )
+        .unwrap();
+        assert_eq!(s.limits().header_read_timeout, Duration::from_secs(2));
+        assert_eq!(s.limits().max_connections, 5);
+        for zero in [
+            "--header-read-timeout-secs=0",
+            "--request-body-timeout-secs=0",
+            "--max-connections=0",
+            "--http2-max-concurrent-streams=0",
+            "--max-consent-wait-secs=0",
+        ] {
+            assert!(Settings::resolve(args(&[zero]), &no_env).is_err(), "{zero}");
+        }
     }
 
     #[test]
