@@ -18,6 +18,13 @@ use crate::{FlowError, OAuthClient, ProviderEndpoints, TokenSet};
 
 const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
+/// Polls are at least this far apart, whatever `interval` the provider sends: a zero
+/// (or buggy) one must not make us poll in a tight loop.
+pub const MIN_POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// A device code is given up on after this long at most, whatever `expires_in` the
+/// provider sends: nobody holds a pending device flow (and its polling task) for days.
+pub const MAX_DEVICE_CODE_LIFETIME: Duration = Duration::from_secs(30 * 60);
+
 /// A pending device authorization: show `user_code` and `verification_uri` to the
 /// user, then poll with [`OAuthClient::poll_device_token`].
 #[derive(Clone)]
@@ -26,8 +33,11 @@ pub struct DeviceAuthorization {
     pub user_code: String,
     pub verification_uri: String,
     pub verification_uri_complete: Option<String>,
+    /// When the provider said the code expires, at most [`MAX_DEVICE_CODE_LIFETIME`]
+    /// from the start.
     pub expires_at: DateTime<Utc>,
-    /// Minimum wait between polls as the provider asked (5 s if it did not say).
+    /// Minimum wait between polls as the provider asked (5 s if it did not say), at
+    /// least [`MIN_POLL_INTERVAL`].
     pub interval: Duration,
 }
 
@@ -91,10 +101,11 @@ impl OAuthClient {
             .await
             .map_err(|e| classify(e, http.status()))?;
         let now = Utc::now();
-        let expires_at = chrono::Duration::from_std(response.expires_in())
+        let lifetime = response.expires_in().min(MAX_DEVICE_CODE_LIFETIME);
+        let expires_at = chrono::Duration::from_std(lifetime)
             .ok()
             .and_then(|lifetime| now.checked_add_signed(lifetime))
-            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+            .unwrap_or(now);
         Ok(DeviceAuthorization {
             device_code: SecretString::from(response.device_code().secret().as_str()),
             user_code: response.user_code().secret().clone(),
@@ -103,7 +114,7 @@ impl OAuthClient {
                 .verification_uri_complete()
                 .map(|uri| uri.secret().clone()),
             expires_at,
-            interval: response.interval(),
+            interval: response.interval().max(MIN_POLL_INTERVAL),
         })
     }
 

@@ -58,6 +58,65 @@ async fn start_parses_the_device_authorization_response() {
     assert_eq!(call.param("scope"), Some("repo"));
 }
 
+/// Starts a device flow against a provider answering with `interval` and `expires_in`
+/// (absent when `None`).
+async fn started_with(interval: Option<u64>, expires_in: u64) -> DeviceAuthorization {
+    let fake = FakeProvider::start(move |_, _| {
+        let mut body = serde_json::json!({
+            "device_code": "dc-1",
+            "user_code": "WDJB-MJHT",
+            "verification_uri": "https://idp.example.com/device",
+            "expires_in": expires_in,
+        });
+        if let Some(interval) = interval {
+            body["interval"] = interval.into();
+        }
+        Reply::Json(200, body)
+    })
+    .await;
+    fast_client(3, TIMEOUT)
+        .start_device_authorization(&fake.endpoints(AuthMethod::None), &[])
+        .await
+        .expect("device authorization")
+}
+
+#[tokio::test]
+async fn a_zero_interval_is_raised_to_one_second() {
+    let device = started_with(Some(0), 600).await;
+    assert_eq!(device.interval, Duration::from_secs(1));
+    assert_eq!(crate::device::MIN_POLL_INTERVAL, Duration::from_secs(1));
+    // no interval at all: RFC 8628's 5 s
+    assert_eq!(
+        started_with(None, 600).await.interval,
+        Duration::from_secs(5)
+    );
+}
+
+#[tokio::test]
+async fn a_device_code_lives_thirty_minutes_at_most() {
+    for expires_in in [
+        10 * 24 * 3600,
+        u64::from(u32::MAX),
+        i64::MAX as u64,
+        u64::MAX,
+    ] {
+        let before = Utc::now();
+        let device = started_with(Some(5), expires_in).await;
+        let after = Utc::now();
+        assert!(
+            device.expires_at >= before + chrono::Duration::minutes(30)
+                && device.expires_at <= after + chrono::Duration::minutes(30),
+            "expires_in {expires_in}: {}",
+            device.expires_at
+        );
+    }
+    // a shorter lifetime is kept as it is
+    let before = Utc::now();
+    let device = started_with(Some(5), 90).await;
+    assert!(device.expires_at <= Utc::now() + chrono::Duration::seconds(90));
+    assert!(device.expires_at >= before + chrono::Duration::seconds(90));
+}
+
 #[tokio::test]
 async fn start_without_a_device_endpoint_is_misconfigured() {
     let fake = FakeProvider::start(|_, _| Reply::Text(404, "")).await;
