@@ -19,6 +19,9 @@
 //                           rpc_methods lists the JSON-RPC `method` of each request or
 //                           notification in a POST body; body is the parsed JSON or null
 //   POST /__test/reset      forget the recorded requests
+//   GET  /__test/sse-streams {open, closed}: legacy SSE event streams (GET /sse) open now,
+//                           and closed so far (by either side), so a test can see the
+//                           proxy hang one up
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:https';
@@ -112,6 +115,7 @@ function buildServer() {
 
 const transports = new Map();
 const sseTransports = new Map();
+const sseStreams = { open: 0, closed: 0 };
 
 async function newSessionTransport() {
   const transport = new StreamableHTTPServerTransport({
@@ -171,6 +175,7 @@ async function handle(req, res) {
     requests = [];
     return sendJson(res, 200, {});
   }
+  if (path === '/__test/sse-streams' && req.method === 'GET') return sendJson(res, 200, sseStreams);
 
   const text = req.method === 'POST' ? await readBody(req) : '';
   let body = null;
@@ -192,7 +197,12 @@ async function handle(req, res) {
   if (path === SSE_PATH && req.method === 'GET') {
     const transport = new SSEServerTransport(SSE_MESSAGES_PATH, res);
     sseTransports.set(transport.sessionId, transport);
-    res.on('close', () => sseTransports.delete(transport.sessionId));
+    sseStreams.open += 1;
+    res.on('close', () => {
+      sseTransports.delete(transport.sessionId);
+      sseStreams.open -= 1;
+      sseStreams.closed += 1;
+    });
     await buildServer().connect(transport);
     return;
   }

@@ -58,6 +58,13 @@ impl RecordedRequest {
     }
 }
 
+/// See [`McpUpstream::sse_streams`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct SseStreams {
+    pub open: usize,
+    pub closed: usize,
+}
+
 /// The Node process; killed on drop (and it exits by itself when our end of its stdin
 /// closes, so a killed test leaves nothing behind).
 #[derive(Debug)]
@@ -126,6 +133,17 @@ impl McpUpstream {
             .await?
             .error_for_status()?;
         Ok(())
+    }
+
+    /// Legacy SSE event streams (`GET /sse`) open now, and closed so far by either side.
+    pub async fn sse_streams(&self) -> anyhow::Result<SseStreams> {
+        let response = self
+            .http
+            .get(self.url.join("/__test/sse-streams")?)
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(response.json().await?)
     }
 
     /// How many `initialize` requests arrived, i.e. how many sessions were opened.
