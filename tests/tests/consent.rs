@@ -5,6 +5,8 @@
 //! Build the binaries first: `cargo build --workspace --bins`.
 #![allow(clippy::unwrap_used)]
 
+#[path = "consent/bounds.rs"]
+mod bounds;
 #[path = "consent/flows.rs"]
 mod flows;
 #[path = "consent/refresh.rs"]

@@ -77,6 +77,12 @@ pub struct Flags {
     /// Timeout of each call to a provider's endpoints [env: ADP_OAUTH_TIMEOUT_SECS] [default: 10]
     #[arg(long, value_name = "SECS")]
     pub oauth_timeout_secs: Option<u64>,
+    /// Consent links one person may hold open at once; a refused call reuses its open link [env: ADP_MAX_CONSENT_ATTEMPTS_PER_USER] [default: 20]
+    #[arg(long, value_name = "N")]
+    pub max_consent_attempts_per_user: Option<u64>,
+    /// WatchConnection streams one person may hold open at once on one replica [env: ADP_MAX_WATCHES_PER_USER] [default: 16]
+    #[arg(long, value_name = "N")]
+    pub max_watches_per_user: Option<usize>,
     /// Seconds a client gets to start a request once connected (the HTTP/2 preface, an HTTP/1 request's first byte) and to send each HTTP/1 request head; idle HTTP/1.1 keep-alive connections close after the same time [env: ADP_HEADER_READ_TIMEOUT_SECS] [default: 10]
     #[arg(long, value_name = "SECS")]
     pub header_read_timeout_secs: Option<u64>,
@@ -131,6 +137,8 @@ pub struct FileSettings {
     refresh_jitter_secs: Option<u64>,
     consent_ttl_secs: Option<u64>,
     oauth_timeout_secs: Option<u64>,
+    max_consent_attempts_per_user: Option<u64>,
+    max_watches_per_user: Option<usize>,
     header_read_timeout_secs: Option<u64>,
     request_body_timeout_secs: Option<u64>,
     max_connections: Option<usize>,
@@ -290,6 +298,7 @@ impl Settings {
                 r.pick(name, flag, file)?.unwrap_or(default),
             ))
         };
+        let defaults = ConnectionSettings::default();
         let connections = ConnectionSettings {
             refresh_ahead: secs(
                 "ADP_REFRESH_AHEAD_SECS",
@@ -309,6 +318,20 @@ impl Settings {
                 file.consent_ttl_secs,
                 600,
             )?,
+            max_consent_attempts_per_user: r
+                .pick_positive(
+                    "ADP_MAX_CONSENT_ATTEMPTS_PER_USER",
+                    flags.max_consent_attempts_per_user,
+                    file.max_consent_attempts_per_user,
+                )?
+                .unwrap_or(defaults.max_consent_attempts_per_user),
+            max_watches_per_user: r
+                .pick_positive(
+                    "ADP_MAX_WATCHES_PER_USER",
+                    flags.max_watches_per_user,
+                    file.max_watches_per_user,
+                )?
+                .unwrap_or(defaults.max_watches_per_user),
         };
         let oauth_timeout = secs(
             "ADP_OAUTH_TIMEOUT_SECS",

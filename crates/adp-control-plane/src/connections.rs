@@ -4,8 +4,10 @@
 
 mod consent;
 mod refresh;
+mod watchers;
 
 pub use refresh::Usable;
+pub use watchers::WatchPermit;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -37,6 +39,10 @@ pub struct ConnectionSettings {
     pub refresh_ahead: Duration,
     /// …plus up to this much random extra, so many users do not refresh at once.
     pub refresh_jitter: Duration,
+    /// Consent links one person may hold open at once, over every provider.
+    pub max_consent_attempts_per_user: u64,
+    /// `WatchConnection` streams one person may hold open at once on one replica.
+    pub max_watches_per_user: usize,
 }
 
 impl Default for ConnectionSettings {
@@ -45,6 +51,8 @@ impl Default for ConnectionSettings {
             consent_ttl: Duration::from_secs(600),
             refresh_ahead: Duration::from_secs(60),
             refresh_jitter: Duration::from_secs(15),
+            max_consent_attempts_per_user: 20,
+            max_watches_per_user: 16,
         }
     }
 }
@@ -128,6 +136,8 @@ pub struct Connections {
     /// How long a replica may hold the right to refresh one connection: longer than
     /// the slowest refresh the OAuth client can make, so no peer starts a second one.
     refresh_lease: Duration,
+    /// Open `WatchConnection` streams by (issuer, subject).
+    watchers: Mutex<HashMap<(String, String), usize>>,
     /// Device authorizations being polled, so repeated calls reuse one user code.
     pending_devices: Mutex<HashMap<ConnectionKey, adp_oauth::DeviceAuthorization>>,
 }
@@ -152,6 +162,7 @@ impl Connections {
             settings,
             changes,
             refresh_flights: Mutex::new(HashMap::new()),
+            watchers: Mutex::new(HashMap::new()),
             refresh_lease,
             pending_devices: Mutex::new(HashMap::new()),
         })
@@ -216,6 +227,20 @@ impl Connections {
             connection,
             provider,
         })
+    }
+
+    /// The user's stored connection to `provider_name`, without the card around it
+    /// (one query, for watchers re-reading on every change).
+    pub async fn connection(
+        &self,
+        identity: &Identity,
+        provider_name: &str,
+    ) -> Result<Option<StoredConnection>, ApiError> {
+        self.store
+            .connections()
+            .get(&Self::key(identity, provider_name))
+            .await
+            .map_err(store_error)
     }
 
     async fn all_providers(&self) -> Result<Vec<OAuthProvider>, ApiError> {

@@ -33,14 +33,40 @@ impl std::fmt::Debug for Credential {
     }
 }
 
-/// Each server's shared token with when it was fetched.
-type ServiceAccountTokens = HashMap<String, (TokenSet, DateTime<Utc>)>;
+/// One server's shared token with when it was fetched. Its lock is held across the
+/// fetch, so concurrent callers of one server wait for one client-credentials grant,
+/// and callers of other servers do not wait at all.
+type ServiceAccountSlot = Arc<tokio::sync::Mutex<Option<(TokenSet, DateTime<Utc>)>>>;
 
 /// One client-credentials token per server, shared by every caller.
 #[derive(Debug, Default)]
 pub struct ServiceAccountCache {
-    /// Each server's token with when it was fetched.
-    tokens: Arc<tokio::sync::Mutex<ServiceAccountTokens>>,
+    slots: Arc<std::sync::Mutex<HashMap<String, ServiceAccountSlot>>>,
+}
+
+impl ServiceAccountCache {
+    fn slots(&self) -> std::sync::MutexGuard<'_, HashMap<String, ServiceAccountSlot>> {
+        self.slots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn slot(&self, server_name: &str) -> ServiceAccountSlot {
+        self.slots()
+            .entry(server_name.to_owned())
+            .or_default()
+            .clone()
+    }
+
+    /// Forgets every server's token (a provider changed: its old client's tokens are
+    /// not the new one's to use). A fetch in flight keeps its slot but lands in none.
+    fn clear(&self) {
+        self.slots().clear();
+    }
+
+    fn forget(&self, server_name: &str) {
+        self.slots().remove(server_name);
+    }
 }
 
 pub struct CredentialIssuer {
@@ -257,9 +283,9 @@ impl CredentialIssuer {
         provider_name: &str,
         scopes: &[String],
     ) -> Result<TokenSet, ApiError> {
-        // one lock for all servers keeps this simple; client-credentials fetches are rare
-        let mut cache = self.service_accounts.tokens.lock().await;
-        if let Some((tokens, fetched_at)) = cache.get(&server.name)
+        let slot = self.service_accounts.slot(&server.name);
+        let mut cached = slot.lock().await;
+        if let Some((tokens, fetched_at)) = cached.as_ref()
             && still_fresh(tokens, *fetched_at, Utc::now())
         {
             return Ok(tokens.clone());
@@ -273,7 +299,7 @@ impl CredentialIssuer {
                 .with_metadata("mcpServer", server.name.clone())
                 .with_metadata("providerName", provider_name)
         })?;
-        cache.insert(server.name.clone(), (tokens.clone(), Utc::now()));
+        *cached = Some((tokens.clone(), Utc::now()));
         Ok(tokens)
     }
 
@@ -330,8 +356,7 @@ impl CredentialIssuer {
             adp_store::ConfigKind::Provider => {
                 self.providers.forget(&change.name);
                 // shared tokens the old client got are not the new one's to use
-                let tokens = self.service_accounts.tokens.clone();
-                tokio::spawn(async move { tokens.lock().await.clear() });
+                self.service_accounts.clear();
             }
             adp_store::ConfigKind::Connection => {}
         }
@@ -341,17 +366,13 @@ impl CredentialIssuer {
     /// including the service-account tokens it issued.
     pub async fn provider_changed(&self, provider_name: &str) {
         self.providers.forget(provider_name);
-        self.service_accounts.tokens.lock().await.clear();
+        self.service_accounts.clear();
     }
 
     /// Forgets what is cached about a server (it was changed or deleted here).
     pub async fn server_changed(&self, server_name: &str) {
         self.servers.forget(server_name);
-        self.service_accounts
-            .tokens
-            .lock()
-            .await
-            .remove(server_name);
+        self.service_accounts.forget(server_name);
     }
 }
 

@@ -102,6 +102,40 @@ impl Connections {
         scopes: Vec<String>,
         server_name: Option<&str>,
     ) -> Result<ConsentStart, ApiError> {
+        let now = Utc::now();
+        let ttl = chrono::Duration::from_std(self.settings.consent_ttl).unwrap_or_default();
+        let consents = self.store.consents();
+        // every refused credential call carries a link: the same one while it has at
+        // least half its life left, so a retrying agent creates one row, not thousands
+        if let Some(live) = consents
+            .reusable(&key, &scopes, server_name, now + ttl / 2)
+            .await
+            .map_err(store_error)?
+        {
+            return Ok(ConsentStart {
+                authorize_url: format!("{}/oauth/v1/connect/{}", self.public_url, live.state),
+                browser_state: Some(live.state),
+                expire_time: live.expire_time,
+                device: None,
+            });
+        }
+        let live = consents
+            .live_count(&key.issuer, &key.subject)
+            .await
+            .map_err(store_error)?;
+        let limit = self.settings.max_consent_attempts_per_user;
+        if live >= limit {
+            return Err(ApiError::new(
+                Code::ResourceExhausted,
+                format!(
+                    "{live} consent links are open for this user (the limit is {limit}); finish or let one expire (they last {} s) and try again",
+                    self.settings.consent_ttl.as_secs()
+                ),
+            )
+            .with_reason("CONSENT_ATTEMPTS_EXHAUSTED")
+            .with_metadata("providerName", key.provider_name.clone())
+            .with_metadata("limit", limit.to_string()));
+        }
         let state = random_token();
         let pkce = Pkce::generate();
         let binding = Binding::request_state(&key.issuer, &key.subject, &key.provider_name);
@@ -109,9 +143,7 @@ impl Connections {
             .vault
             .seal(&binding, pkce.verifier.expose_secret().as_bytes())
             .map_err(|_| ApiError::internal("cannot seal the consent attempt"))?;
-        let now = Utc::now();
-        let expire_time =
-            now + chrono::Duration::from_std(self.settings.consent_ttl).unwrap_or_default();
+        let expire_time = now + ttl;
         let attempt = ConsentAttempt {
             state: state.clone(),
             key,
@@ -122,11 +154,7 @@ impl Connections {
             create_time: now,
             expire_time,
         };
-        self.store
-            .consents()
-            .create(&attempt)
-            .await
-            .map_err(store_error)?;
+        consents.create(&attempt).await.map_err(store_error)?;
         Ok(ConsentStart {
             authorize_url: format!("{}/oauth/v1/connect/{state}", self.public_url),
             browser_state: Some(state),

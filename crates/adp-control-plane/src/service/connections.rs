@@ -19,6 +19,9 @@ use crate::state::SharedState;
 /// How often a watch re-reads the database, so changes made through another
 /// replica arrive too (changes on this replica arrive at once).
 const WATCH_RESYNC: Duration = Duration::from_secs(2);
+/// Every this many resyncs a watcher reads the whole card (provider, servers' scopes),
+/// not only its connection row.
+const WATCH_CARD_EVERY: u32 = 15;
 
 #[derive(Debug)]
 pub struct ConnectionApi {
@@ -131,13 +134,12 @@ impl ConnectionService for ConnectionApi {
         let identity = self.state.auth.authenticate(&request).await?;
         let request = request.into_inner();
         self.state.validator.validate(&request)?;
-        let first = to_proto(
-            &self
-                .state
-                .connections
-                .card(&identity, &request.provider_name)
-                .await?,
-        );
+        let permit = self.state.connections.admit_watch(&identity)?;
+        let first = self
+            .state
+            .connections
+            .card(&identity, &request.provider_name)
+            .await?;
         let (tx, rx) = mpsc::channel(16);
         tokio::spawn(watch(
             self.state.connections.clone(),
@@ -145,6 +147,7 @@ impl ConnectionService for ConnectionApi {
             request.provider_name,
             first,
             tx,
+            permit,
         ));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
@@ -154,15 +157,16 @@ async fn watch(
     connections: Arc<Connections>,
     identity: Identity,
     provider_name: String,
-    first: pb::Connection,
+    mut card: Card,
     tx: mpsc::Sender<Result<pb::WatchConnectionResponse, Status>>,
+    _permit: crate::connections::WatchPermit,
 ) {
     let key = Connections::key(&identity, &provider_name);
     let mut changes = connections.subscribe();
-    let mut last = first.clone();
+    let mut last = to_proto(&card);
     if tx
         .send(Ok(pb::WatchConnectionResponse {
-            connection: Some(first),
+            connection: Some(last.clone()),
         }))
         .await
         .is_err()
@@ -170,19 +174,40 @@ async fn watch(
         return;
     }
     let mut resync = tokio::time::interval(WATCH_RESYNC);
+    let mut rounds = 0u32;
     loop {
+        // an empty key means "many connections changed": the provider or the servers
+        // asking for its scopes may have, so the whole card is read again
+        let mut whole_card = false;
         tokio::select! {
             () = tx.closed() => return,
             change = changes.recv() => match change {
-                // an empty key means "many connections changed"
-                Ok(changed) if changed != key && !changed.provider_name.is_empty() => continue,
-                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Ok(changed) if changed == key => {}
+                Ok(changed) if !changed.provider_name.is_empty() && !changed.issuer.is_empty() => continue,
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => whole_card = true,
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             },
-            _ = resync.tick() => {}
+            _ = resync.tick() => {
+                // the row every tick (a peer replica's consent is seen within one); the
+                // provider and the servers' scopes only now and then
+                rounds += 1;
+                whole_card = rounds.is_multiple_of(WATCH_CARD_EVERY);
+            }
         }
-        match connections.card(&identity, &provider_name).await {
-            Ok(card) => {
+        let read = if whole_card {
+            connections.card(&identity, &provider_name).await
+        } else {
+            connections
+                .connection(&identity, &provider_name)
+                .await
+                .map(|connection| Card {
+                    connection,
+                    ..card.clone()
+                })
+        };
+        match read {
+            Ok(fresh) => {
+                card = fresh;
                 let current = to_proto(&card);
                 if current != last {
                     last = current.clone();

@@ -1,6 +1,9 @@
 use adp_core::connection::{ConnectionKey, ConsentAttempt};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
 
 use super::now;
 use crate::entity::consent_attempt as row;
@@ -39,6 +42,52 @@ impl ConsentRepo<'_> {
             .await
             .map_err(|e| StoreError::from_write(KIND, &attempt.key.provider_name, e))?;
         Ok(())
+    }
+
+    /// A live attempt for exactly this connection, scopes and server that no browser
+    /// has opened yet and that lives past `lives_past`: handing it out again costs
+    /// nothing, where a new one costs a row and a seal per refused credential call.
+    pub async fn reusable(
+        &self,
+        key: &ConnectionKey,
+        scopes: &[String],
+        server_name: Option<&str>,
+        lives_past: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<ConsentAttempt>, StoreError> {
+        let scopes = serde_json::to_string(scopes).map_err(|source| StoreError::Corrupt {
+            kind: KIND,
+            name: key.provider_name.clone(),
+            source,
+        })?;
+        let server = match server_name {
+            Some(name) => row::Column::ServerName.eq(name),
+            None => row::Column::ServerName.is_null(),
+        };
+        let model = row::Entity::find()
+            .filter(row::Column::Issuer.eq(key.issuer.clone()))
+            .filter(row::Column::Subject.eq(key.subject.clone()))
+            .filter(row::Column::ProviderName.eq(key.provider_name.clone()))
+            .filter(row::Column::Scopes.eq(scopes))
+            .filter(server)
+            .filter(row::Column::BrowserBinding.is_null())
+            .filter(row::Column::ExpireTime.gt(lives_past))
+            .order_by_desc(row::Column::ExpireTime)
+            .limit(1)
+            .all(&self.store.writer)
+            .await?
+            .into_iter()
+            .next();
+        model.map(to_attempt).transpose()
+    }
+
+    /// How many live attempts one person has, over every provider.
+    pub async fn live_count(&self, issuer: &str, subject: &str) -> Result<u64, StoreError> {
+        Ok(row::Entity::find()
+            .filter(row::Column::Issuer.eq(issuer))
+            .filter(row::Column::Subject.eq(subject))
+            .filter(row::Column::ExpireTime.gt(now()))
+            .count(&self.store.writer)
+            .await?)
     }
 
     /// A live (unexpired) attempt.
