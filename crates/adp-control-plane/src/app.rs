@@ -155,6 +155,13 @@ impl ControlPlane {
             Box::new(move |change| forgetting.credentials.forget(change)),
             shutdown_rx.clone(),
         );
+        if let Some(idle) = settings.background_refresh_idle {
+            tokio::spawn(crate::connections::background::run(
+                state.connections.clone(),
+                idle,
+                shutdown_rx.clone(),
+            ));
+        }
         let mut tasks = JoinSet::new();
         // each listener has its own connection limit
         let limits = settings.limits;

@@ -65,7 +65,13 @@ pub struct Flags {
     /// Development only: consent links work without browser sign-in (whoever opens one connects it), and http:// loopback JWKS URLs are accepted [env: ADP_INSECURE_DEVELOPMENT] [default: false]
     #[arg(long, value_name = "BOOL")]
     pub insecure_development: Option<bool>,
-    /// Refresh access tokens this many seconds before they expire [env: ADP_REFRESH_AHEAD_SECS] [default: 60]
+    /// Refresh, in the background, connections nobody used for ADP_BACKGROUND_REFRESH_IDLE_SECS, so providers that end idle refresh tokens do not end them [env: ADP_BACKGROUND_REFRESH] [default: false]
+    #[arg(long, value_name = "BOOL")]
+    pub background_refresh: Option<bool>,
+    /// With ADP_BACKGROUND_REFRESH: how long a connection may go unrefreshed; set it below the provider's refresh-token idle lifetime [env: ADP_BACKGROUND_REFRESH_IDLE_SECS] [default: 86400]
+    #[arg(long, value_name = "SECS")]
+    pub background_refresh_idle_secs: Option<u64>,
+    /// Refresh access tokens this many seconds before they expire (at most half their lifetime) [env: ADP_REFRESH_AHEAD_SECS] [default: 60]
     #[arg(long, value_name = "SECS")]
     pub refresh_ahead_secs: Option<u64>,
     /// Up to this many extra random seconds, to spread refreshes [env: ADP_REFRESH_JITTER_SECS] [default: 15]
@@ -139,6 +145,8 @@ pub struct FileSettings {
     oauth_timeout_secs: Option<u64>,
     max_consent_attempts_per_user: Option<u64>,
     max_watches_per_user: Option<usize>,
+    background_refresh: Option<bool>,
+    background_refresh_idle_secs: Option<u64>,
     header_read_timeout_secs: Option<u64>,
     request_body_timeout_secs: Option<u64>,
     max_connections: Option<usize>,
@@ -211,6 +219,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub connections: ConnectionSettings,
     pub oauth_timeout: Duration,
+    /// `ADP_BACKGROUND_REFRESH`: refresh connections left idle this long; `None` when off.
+    pub background_refresh_idle: Option<Duration>,
     /// Bounds of both listeners (`ADP_HEADER_READ_TIMEOUT_SECS`, `ADP_MAX_CONNECTIONS`, …).
     pub limits: adp_listener::Limits,
     /// `None` until both `ADP_OIDC_ISSUER` and `ADP_OIDC_CLIENT_ID` are set.
@@ -366,6 +376,25 @@ impl Settings {
                 flags.upstream_ca_file.clone(),
                 file.upstream_ca_file,
             )?,
+            background_refresh_idle: if r
+                .pick(
+                    "ADP_BACKGROUND_REFRESH",
+                    flags.background_refresh,
+                    file.background_refresh,
+                )?
+                .unwrap_or(false)
+            {
+                Some(Duration::from_secs(
+                    r.pick_positive(
+                        "ADP_BACKGROUND_REFRESH_IDLE_SECS",
+                        flags.background_refresh_idle_secs,
+                        file.background_refresh_idle_secs,
+                    )?
+                    .unwrap_or(86_400),
+                ))
+            } else {
+                None
+            },
             insecure_loopback_http: r
                 .pick(
                     "ADP_INSECURE_LOOPBACK_HTTP",

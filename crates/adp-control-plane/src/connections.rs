@@ -2,6 +2,7 @@
 //! finishing consent, revocation, change notifications, and tokens that stay fresh.
 //! Tokens are opened from the vault only inside this module and `credentials`.
 
+pub mod background;
 mod consent;
 mod refresh;
 mod watchers;

@@ -6,7 +6,7 @@ mod m20261126_000001_admin_resources;
 mod m20261126_000002_connections;
 mod m20261126_000003_config_log;
 mod m20261201_000004_browser_sessions;
-mod m20261202_000005_consent_attempt_owner;
+mod m20261202_000005_lookup_indexes;
 
 #[derive(Debug)]
 pub struct Migrator;
@@ -19,7 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000002_connections::Migration),
             Box::new(m20261126_000003_config_log::Migration),
             Box::new(m20261201_000004_browser_sessions::Migration),
-            Box::new(m20261202_000005_consent_attempt_owner::Migration),
+            Box::new(m20261202_000005_lookup_indexes::Migration),
         ]
     }
 }

@@ -250,3 +250,75 @@ async fn postgres_replicas_share_one_refresh() {
     })
     .await;
 }
+
+/// A provider slower than the old fixed 30 s lease: the lease now outlives the slowest
+/// refresh the client can make, so the second replica waits instead of refreshing with
+/// the refresh token the first one already spent.
+#[tokio::test]
+#[cfg_attr(
+    not(adp_postgres),
+    ignore = "set ADP_TEST_DATABASE_URL to run on PostgreSQL"
+)]
+async fn postgres_replicas_share_one_refresh_slower_than_the_old_lease() {
+    bounded(TEST_LIMIT, async {
+        let url = adp_e2e::pg::fresh_database().await;
+        let options = Options::default()
+            .ttl(8)
+            .refresh_ahead(2)
+            .env("ADP_OAUTH_TIMEOUT_SECS", 45);
+        let world = World::start_replicas(options, 2, &[("ADP_DATABASE_URL", &url)]).await;
+        world.consent(&world.browser(), "alice").await;
+        let old = world.bearer("alice").await;
+        world
+            .sleep_until_expiry_within("alice", Duration::from_secs(1))
+            .await;
+        world
+            .auth_server
+            .set_token_fault(TokenFault::late_answer(Duration::from_secs(35)).times(1))
+            .await;
+        let started = Instant::now();
+        let results = concurrent_credentials(&world, &[0, 1], "alice", 20).await;
+        assert!(
+            started.elapsed() >= Duration::from_secs(35),
+            "everyone waited"
+        );
+        assert_one_new_token(&results, &old);
+        let stats = world.stats().await;
+        assert_eq!(stats.count(REFRESH_TOKEN_GRANT), 1, "{stats:?}");
+        assert_eq!(stats.invalid_grant, 0, "{stats:?}");
+    })
+    .await;
+}
+
+/// Both replicas sweep for idle connections; each is refreshed by one of them.
+#[tokio::test]
+#[cfg_attr(
+    not(adp_postgres),
+    ignore = "set ADP_TEST_DATABASE_URL to run on PostgreSQL"
+)]
+async fn postgres_replicas_refresh_idle_connections_once_between_them() {
+    bounded(TEST_LIMIT, async {
+        let url = adp_e2e::pg::fresh_database().await;
+        let options = Options::default()
+            .ttl(600)
+            .env("ADP_BACKGROUND_REFRESH", "true")
+            .env("ADP_BACKGROUND_REFRESH_IDLE_SECS", 3);
+        let world = World::start_replicas(options, 2, &[("ADP_DATABASE_URL", &url)]).await;
+        for subject in ["alice", "bob", "carol"] {
+            world.consent(&world.browser(), subject).await;
+        }
+        let before = world.stats().await.count(REFRESH_TOKEN_GRANT);
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let stats = world.stats().await;
+        let refreshes = stats.count(REFRESH_TOKEN_GRANT) - before;
+        // 10 s at one refresh per 3 s idle is at most 4 each (3 plus the sweep's slack);
+        // two replicas refreshing the same rows would make up to twice that
+        assert!((3..=12).contains(&refreshes), "{stats:?}");
+        assert_eq!(stats.invalid_grant, 0, "refresh-token reuse: {stats:?}");
+        for subject in ["alice", "bob", "carol"] {
+            let card = world.card(subject).await;
+            assert_eq!(status(&card), ConnectionStatus::Connected, "{card:?}");
+        }
+    })
+    .await;
+}

@@ -211,3 +211,28 @@ async fn a_vault_rewrap_during_a_refresh_loses_nothing() {
     })
     .await;
 }
+
+/// `ADP_BACKGROUND_REFRESH` keeps a connection nobody calls alive past the provider's
+/// idle lifetime; without it (every other world) nothing refreshes until a call.
+#[tokio::test]
+async fn idle_connections_are_refreshed_in_the_background_when_asked() {
+    bounded(TEST_LIMIT, async {
+        let options = Options::default()
+            .ttl(600)
+            .env("ADP_BACKGROUND_REFRESH", "true")
+            .env("ADP_BACKGROUND_REFRESH_IDLE_SECS", 3);
+        let world = World::start(options).await;
+        world.consent(&world.browser(), "alice").await;
+        let old = world.bearer("alice").await;
+        tokio::time::sleep(Duration::from_secs(8)).await;
+        let stats = world.stats().await;
+        let refreshes = served_refreshes(&stats);
+        // one per 3 s of idleness, give or take a sweep
+        assert!((1..=3).contains(&refreshes), "{stats:?}");
+        assert_eq!(stats.invalid_grant, 0, "{stats:?}");
+        assert_ne!(world.bearer("alice").await, old);
+        let card = world.card("alice").await;
+        assert_eq!(status(&card), ConnectionStatus::Connected, "{card:?}");
+    })
+    .await;
+}

@@ -112,17 +112,26 @@ impl Connections {
         if !self.due(&connection) {
             return Ok(Usable::Tokens(self.open_tokens(&connection)?));
         }
-        self.refresh_flight(connection.key.clone(), false).await
+        self.refresh_flight(connection.key.clone(), None).await
     }
 
-    /// Refreshes the connection now, due or not (the background refresher keeping an
-    /// idle grant alive).
-    pub async fn refresh_idle(self: &Arc<Self>, key: ConnectionKey) -> Result<Usable, ApiError> {
-        self.refresh_flight(key, true).await
+    /// Refreshes the connection if its tokens were last stored before `idle_before`
+    /// (or are due): the background refresher keeping an idle grant alive. Checked
+    /// again on the row the refresh reads, so replicas sweeping together refresh once.
+    pub async fn refresh_idle(
+        self: &Arc<Self>,
+        key: ConnectionKey,
+        idle_before: DateTime<Utc>,
+    ) -> Result<Usable, ApiError> {
+        self.refresh_flight(key, Some(idle_before)).await
     }
 
     /// The refresh of this connection in flight on this replica, or a new one.
-    fn refresh_flight(self: &Arc<Self>, key: ConnectionKey, force: bool) -> Flight {
+    fn refresh_flight(
+        self: &Arc<Self>,
+        key: ConnectionKey,
+        idle_before: Option<DateTime<Utc>>,
+    ) -> Flight {
         let mut flights = self.flights();
         if let Some(flight) = flights.get(&key) {
             return flight.clone();
@@ -132,7 +141,10 @@ impl Connections {
             key: key.clone(),
         };
         let task = tokio::spawn(async move {
-            let result = landed.connections.refresh_now(&landed.key, force).await;
+            let result = landed
+                .connections
+                .refresh_now(&landed.key, idle_before)
+                .await;
             drop(landed);
             result
         });
@@ -155,7 +167,11 @@ impl Connections {
 
     /// The refresh itself, from a fresh read of the row: a refresh that landed since
     /// the caller read it (here or on a peer), or one whose answer was lost, shows there.
-    async fn refresh_now(&self, key: &ConnectionKey, force: bool) -> Result<Usable, ApiError> {
+    async fn refresh_now(
+        &self,
+        key: &ConnectionKey,
+        idle_before: Option<DateTime<Utc>>,
+    ) -> Result<Usable, ApiError> {
         // a few rounds: a peer's lease or write can land between our read and our swap
         for _ in 0..3 {
             let Some(row) = self.current(key).await? else {
@@ -164,7 +180,8 @@ impl Connections {
             if let Some(reason) = row.expired {
                 return Ok(Usable::Expired(reason));
             }
-            if !force && !self.due(&row) {
+            let idle = idle_before.is_some_and(|before| row.update_time < before);
+            if !idle && !self.due(&row) {
                 return Ok(Usable::Tokens(self.open_tokens(&row)?));
             }
             if let Some(until) = row.refresh_lease_until.filter(|until| *until > Utc::now()) {

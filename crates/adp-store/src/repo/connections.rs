@@ -2,7 +2,8 @@ use adp_core::connection::{ConnectionKey, ExpiredReason, StoredConnection};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
 };
 
 use super::config_log::{self, ConfigKind, connection_name};
@@ -346,6 +347,37 @@ impl ConnectionRepo<'_> {
         };
         announce(self.store, txn, key).await?;
         Ok(deleted)
+    }
+
+    /// Working connections whose tokens were last stored before `before`, the oldest
+    /// first: the ones whose refresh tokens an idle-timeout at the provider would end.
+    pub async fn idle_since(
+        &self,
+        before: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Vec<ConnectionKey>, StoreError> {
+        let rows: Vec<(String, String, String)> = row::Entity::find()
+            .select_only()
+            .columns([
+                row::Column::Issuer,
+                row::Column::Subject,
+                row::Column::ProviderName,
+            ])
+            .filter(row::Column::ExpiredReason.is_null())
+            .filter(row::Column::UpdateTime.lt(before))
+            .order_by_asc(row::Column::UpdateTime)
+            .limit(limit)
+            .into_tuple()
+            .all(&self.store.reader)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(issuer, subject, provider_name)| ConnectionKey {
+                issuer,
+                subject,
+                provider_name,
+            })
+            .collect())
     }
 
     /// Every connection's key, version and sealed tokens, for re-wrapping under a new key.
