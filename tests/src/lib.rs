@@ -19,6 +19,7 @@ pub mod consent;
 pub mod oidc;
 pub mod pg;
 pub mod proxy;
+pub mod relay;
 pub mod tls;
 pub mod upstream;
 

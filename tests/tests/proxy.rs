@@ -13,6 +13,8 @@ mod support;
 mod adpctl_user;
 #[path = "proxy/gateway.rs"]
 mod gateway;
+#[path = "proxy/outage.rs"]
+mod outage;
 #[path = "proxy/refresh.rs"]
 mod refresh;
 #[path = "proxy/security.rs"]
