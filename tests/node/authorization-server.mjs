@@ -41,6 +41,14 @@ import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import Provider, { errors } from 'oidc-provider';
+import MemoryAdapter from 'oidc-provider/lib/adapters/memory_adapter.js';
+import LRU from 'oidc-provider/lib/helpers/lru.js';
+
+// the built-in memory adapter keeps 1,000 entries (sessions, grants, codes, tokens all
+// count), so with a few hundred users it silently evicts live refresh tokens and
+// answers invalid_grant; tests and benchmarks with 1,000 users need far more
+const storage = new LRU({ maxSize: 1_000_000 });
+const adapter = (model) => new MemoryAdapter(model, storage);
 
 const TOKEN_PATH = '/token';
 const DEVICE_AUTHORIZATION_PATH = '/device/auth';
@@ -109,6 +117,7 @@ async function buildProvider(issuer) {
     ...(settings.accessTokenFormat === 'jwt' ? { jwt: { sign: { alg: 'RS256' } } } : {}),
   };
   const provider = new Provider(issuer, {
+    adapter,
     clients: (config.clients ?? []).map(clientMetadata),
     scopes: ['openid', 'offline_access'],
     // standard claims for the control plane's OpenID Connect sign-in; put in the ID

@@ -176,6 +176,21 @@ impl ControlPlaneProcess {
         lines
     }
 
+    /// SIGTERM and wait for the exit, keeping the data directory for a
+    /// [`ControlPlaneProcess::restart`].
+    pub async fn terminate(&mut self) -> std::process::ExitStatus {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .arg("-TERM")
+                .arg(pid.to_string())
+                .status();
+        }
+        tokio::time::timeout(Duration::from_secs(60), self.child.wait())
+            .await
+            .expect("exit within 60 s")
+            .unwrap()
+    }
+
     /// SIGTERM, then wait for a clean exit.
     pub async fn stop(mut self) -> std::process::ExitStatus {
         if let Some(pid) = self.child.id() {

@@ -53,6 +53,7 @@ pub struct ControlPlane {
     pub http_addr: SocketAddr,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<anyhow::Result<()>>,
+    connections: Arc<Connections>,
 }
 
 impl ControlPlane {
@@ -183,6 +184,7 @@ impl ControlPlane {
             grpc_listener,
             shutdown_rx.clone(),
         ));
+        let connections = state.connections.clone();
         tasks.spawn(serve_http(state, http_listener, shutdown_rx));
         tracing::info!(%grpc_addr, %http_addr, public_url = %settings.public_url_for(http_addr), "control plane serving");
         Ok(ControlPlane {
@@ -190,6 +192,7 @@ impl ControlPlane {
             http_addr,
             shutdown,
             tasks,
+            connections,
         })
     }
 
@@ -200,6 +203,15 @@ impl ControlPlane {
         if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
             tracing::warn!("in-flight calls did not finish in time; closing anyway");
             self.tasks.abort_all();
+        }
+        // refreshes run detached from their callers; one cut short after the provider
+        // rotated the refresh token would end that user's connection
+        let running = self
+            .connections
+            .drain_refreshes(self.connections.refresh_lease())
+            .await;
+        if running > 0 {
+            tracing::warn!(running, "refreshes still running at exit");
         }
     }
 

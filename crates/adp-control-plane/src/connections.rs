@@ -133,7 +133,12 @@ pub struct Connections {
     settings: ConnectionSettings,
     changes: broadcast::Sender<ConnectionKey>,
     /// Refreshes running on this replica, one per connection.
-    refresh_flights: Mutex<HashMap<ConnectionKey, refresh::Flight>>,
+    refresh_flights: Mutex<refresh::Flights>,
+    flight_ids: std::sync::atomic::AtomicU64,
+    /// Refreshed tokens a refresh could not store before its lease ran out (the
+    /// database was away): the provider already spent the old refresh token, so these
+    /// are stored before this replica refreshes the connection again.
+    unsaved: Mutex<HashMap<ConnectionKey, (i64, TokenSet)>>,
     /// How long a replica may hold the right to refresh one connection: longer than
     /// the slowest refresh the OAuth client can make, so no peer starts a second one.
     refresh_lease: Duration,
@@ -163,6 +168,8 @@ impl Connections {
             settings,
             changes,
             refresh_flights: Mutex::new(HashMap::new()),
+            flight_ids: std::sync::atomic::AtomicU64::new(0),
+            unsaved: Mutex::new(HashMap::new()),
             watchers: Mutex::new(HashMap::new()),
             refresh_lease,
             pending_devices: Mutex::new(HashMap::new()),
@@ -175,6 +182,11 @@ impl Connections {
             subject: identity.subject.clone(),
             provider_name: provider_name.to_owned(),
         }
+    }
+
+    /// How long one replica may hold the right to refresh a connection.
+    pub fn refresh_lease(&self) -> Duration {
+        self.refresh_lease
     }
 
     pub(crate) fn store(&self) -> &Store {
@@ -473,7 +485,8 @@ impl Connections {
     }
 
     /// Wakes every watcher on this replica (a change that touches many users).
-    fn notify_everyone(&self) {
+    /// Tells every watcher to read its whole card again (a provider or server changed).
+    pub(crate) fn notify_everyone(&self) {
         let _ = self.changes.send(ConnectionKey {
             issuer: String::new(),
             subject: String::new(),

@@ -36,7 +36,17 @@ impl std::fmt::Debug for Credential {
 /// One server's shared token with when it was fetched. Its lock is held across the
 /// fetch, so concurrent callers of one server wait for one client-credentials grant,
 /// and callers of other servers do not wait at all.
-type ServiceAccountSlot = Arc<tokio::sync::Mutex<Option<(TokenSet, DateTime<Utc>)>>>;
+type ServiceAccountSlot = Arc<tokio::sync::Mutex<Option<ServiceAccountToken>>>;
+
+/// A shared token with what it was fetched for: a hit must match the server's current
+/// provider and scopes, whatever a cache invalidation missed.
+#[derive(Debug)]
+struct ServiceAccountToken {
+    tokens: TokenSet,
+    fetched_at: DateTime<Utc>,
+    provider_name: String,
+    scopes: Vec<String>,
+}
 
 /// One client-credentials token per server, shared by every caller.
 #[derive(Debug, Default)]
@@ -285,10 +295,12 @@ impl CredentialIssuer {
     ) -> Result<TokenSet, ApiError> {
         let slot = self.service_accounts.slot(&server.name);
         let mut cached = slot.lock().await;
-        if let Some((tokens, fetched_at)) = cached.as_ref()
-            && still_fresh(tokens, *fetched_at, Utc::now())
+        if let Some(token) = cached.as_ref()
+            && token.provider_name == provider_name
+            && token.scopes == scopes
+            && still_fresh(&token.tokens, token.fetched_at, Utc::now())
         {
-            return Ok(tokens.clone());
+            return Ok(token.tokens.clone());
         }
         let provider = self.connections.provider(provider_name).await?;
         let endpoints = self.connections.endpoints(&provider).await?;
@@ -299,7 +311,12 @@ impl CredentialIssuer {
                 .with_metadata("mcpServer", server.name.clone())
                 .with_metadata("providerName", provider_name)
         })?;
-        *cached = Some((tokens.clone(), Utc::now()));
+        *cached = Some(ServiceAccountToken {
+            tokens: tokens.clone(),
+            fetched_at: Utc::now(),
+            provider_name: provider_name.to_owned(),
+            scopes: scopes.to_vec(),
+        });
         Ok(tokens)
     }
 
@@ -351,8 +368,15 @@ impl CredentialIssuer {
     /// config feed learns of it: a proxy told of the change must not be answered
     /// from before it.
     pub fn forget(&self, change: &adp_store::ConfigChange) {
+        if change.kind != adp_store::ConfigKind::Connection {
+            // what cards show (scopes asked for, the provider) may have changed
+            self.connections.notify_everyone();
+        }
         match change.kind {
-            adp_store::ConfigKind::Server => self.servers.forget(&change.name),
+            adp_store::ConfigKind::Server => {
+                self.servers.forget(&change.name);
+                self.service_accounts.forget(&change.name);
+            }
             adp_store::ConfigKind::Provider => {
                 self.providers.forget(&change.name);
                 // shared tokens the old client got are not the new one's to use

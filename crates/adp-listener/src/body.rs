@@ -30,6 +30,8 @@ pub struct TimedBody<B> {
 impl<B> TimedBody<B> {
     /// Due `timeout` from now.
     pub fn new(inner: B, timeout: Duration) -> Self {
+        // a setting of a hundred years must not overflow the clock
+        let timeout = timeout.min(Duration::from_secs(365 * 24 * 3600));
         TimedBody {
             inner,
             deadline: Instant::now() + timeout,

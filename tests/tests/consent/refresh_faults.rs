@@ -236,3 +236,45 @@ async fn idle_connections_are_refreshed_in_the_background_when_asked() {
     })
     .await;
 }
+
+/// SIGTERM (a rolling deploy) while a refresh whose caller already left is waiting on
+/// the provider: the process waits for the refresh to store before it exits.
+#[tokio::test]
+async fn a_shutdown_mid_refresh_waits_for_the_rotated_token_to_be_stored() {
+    bounded(TEST_LIMIT, async {
+        let mut world = World::start(short_tokens()).await;
+        world.consent(&world.browser(), "alice").await;
+        let old = world.bearer("alice").await;
+        world
+            .sleep_until_expiry_within("alice", Duration::from_millis(2500))
+            .await;
+        world
+            .auth_server
+            .set_token_fault(TokenFault::late_answer(Duration::from_secs(3)).times(1))
+            .await;
+        let gave_up = credential_within(&world, "alice", Duration::from_millis(300)).await;
+        assert!(gave_up.is_err(), "{gave_up:?}");
+
+        // no call is in flight any more; only the detached refresh is
+        let stopping = Instant::now();
+        let exit = world.cps[0].terminate().await;
+        assert!(exit.success(), "{exit:?}");
+        assert!(
+            stopping.elapsed() >= Duration::from_millis(1500),
+            "the process exited before the refresh stored ({:?})",
+            stopping.elapsed()
+        );
+
+        world.cps[0].restart().await;
+        let fresh = world.bearer("alice").await;
+        assert_ne!(fresh, old);
+        world
+            .sleep_until_expiry_within("alice", Duration::from_millis(2500))
+            .await;
+        assert_ne!(world.bearer("alice").await, fresh);
+        let stats = world.stats().await;
+        assert_eq!(served_refreshes(&stats), 2, "{stats:?}");
+        assert_eq!(stats.invalid_grant, 0, "refresh-token reuse: {stats:?}");
+    })
+    .await;
+}

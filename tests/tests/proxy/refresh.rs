@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use adp_api::v1::ConnectionStatus;
 use adp_e2e::consent::bounded;
-use adp_e2e::oidc::REFRESH_TOKEN_GRANT;
+use adp_e2e::oidc::{REFRESH_TOKEN_GRANT, TokenFault};
 use adp_e2e::proxy::McpSession;
 use serde_json::json;
 
@@ -74,6 +74,61 @@ async fn thirty_second_tokens_are_refreshed_once_for_many_calls_and_never_reused
         assert!((2..=5).contains(&steady), "{steady} refreshes: {stats:?}");
         assert_eq!(tokens.len() as u64, steady + 1, "each refresh was used");
         assert_eq!(stats.invalid_grant, 0, "refresh-token reuse: {stats:?}");
+        let card = s.world.card("alice").await;
+        assert_eq!(status(&card), ConnectionStatus::Connected, "{card:?}");
+    })
+    .await;
+}
+
+/// The proxy gives up on the control plane (its own deadline) while the provider is
+/// answering a refresh: the agent gets an error, but the refresh finishes without it and
+/// the next call carries the rotated token, with no second refresh and no reuse.
+#[tokio::test]
+async fn the_proxys_deadline_firing_mid_refresh_loses_no_grant() {
+    bounded(TEST_LIMIT, async {
+        let s = setup(Options::default().ttl(6).refresh_ahead(3)).await;
+        let proxy = adp_e2e::proxy::ProxyProcess::start_with(
+            &s.world.cps[0],
+            Some(&s.ca.ca_pem),
+            &[("ADP_UPSTREAM_TIMEOUT_SECS", "1")],
+        )
+        .await;
+        s.world.consent(&s.world.browser(), "alice").await;
+        let old = s.world.bearer("alice").await;
+        s.world
+            .sleep_until_expiry_within("alice", Duration::from_millis(2500))
+            .await;
+        s.world
+            .auth_server
+            .set_token_fault(TokenFault::late_answer(Duration::from_secs(3)).times(1))
+            .await;
+
+        // the first request of the session needs the credential already
+        let mut session =
+            McpSession::new(&proxy.mcp_url(SERVER), &s.world.user("alice"), "2025-06-18");
+        let started = Instant::now();
+        let refused = session.initialize(false).await;
+        assert_ne!(refused.status, 200, "{refused:?}");
+        assert!(
+            started.elapsed() < Duration::from_millis(2500),
+            "the proxy gave up at its deadline: {:?}",
+            started.elapsed()
+        );
+
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let mut session =
+            McpSession::new(&proxy.mcp_url(SERVER), &s.world.user("alice"), "2025-06-18");
+        assert_eq!(session.initialize(false).await.status, 200);
+        let reply = session.call("whoami", json!({})).await;
+        assert_eq!(reply.status, 200, "{reply:?}");
+        let seen = reply.body["result"]["structuredContent"]["headers"]["authorization"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{reply:?}"))
+            .to_owned();
+        assert_ne!(seen, old);
+        let stats = s.world.stats().await;
+        assert_eq!(stats.count(REFRESH_TOKEN_GRANT), 1, "{stats:?}");
+        assert_eq!(stats.invalid_grant, 0, "{stats:?}");
         let card = s.world.card("alice").await;
         assert_eq!(status(&card), ConnectionStatus::Connected, "{card:?}");
     })

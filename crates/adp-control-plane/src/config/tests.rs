@@ -197,3 +197,54 @@ fn listener_bounds_have_defaults_and_refuse_zero() {
         );
     }
 }
+
+#[test]
+fn the_example_config_file_is_accepted_and_means_what_it_says() {
+    let example =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/config/control-plane.yaml");
+    let flags = Flags {
+        config: Some(example),
+        ..Flags::default()
+    };
+    let settings = Settings::resolve(&flags, &env(&[])).unwrap();
+    assert_eq!(settings.connections.max_consent_attempts_per_user, 20);
+    assert_eq!(settings.connections.max_watches_per_user, 16);
+    assert_eq!(settings.background_refresh_idle, None);
+}
+
+#[test]
+fn background_refresh_is_off_unless_asked_for_and_its_horizon_is_positive() {
+    let on = env(&[
+        ("ADP_BACKGROUND_REFRESH", "true"),
+        ("ADP_BACKGROUND_REFRESH_IDLE_SECS", "3600"),
+    ]);
+    let settings = Settings::resolve(&Flags::default(), &on).unwrap();
+    assert_eq!(
+        settings.background_refresh_idle,
+        Some(Duration::from_secs(3600))
+    );
+    let default_horizon = env(&[("ADP_BACKGROUND_REFRESH", "true")]);
+    let settings = Settings::resolve(&Flags::default(), &default_horizon).unwrap();
+    assert_eq!(
+        settings.background_refresh_idle,
+        Some(Duration::from_secs(86_400))
+    );
+    let zero = env(&[
+        ("ADP_BACKGROUND_REFRESH", "true"),
+        ("ADP_BACKGROUND_REFRESH_IDLE_SECS", "0"),
+    ]);
+    let error = Settings::resolve(&Flags::default(), &zero)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("ADP_BACKGROUND_REFRESH_IDLE_SECS"),
+        "{error}"
+    );
+    let error = Settings::resolve(
+        &Flags::default(),
+        &env(&[("ADP_MAX_WATCHES_PER_USER", "0")]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("ADP_MAX_WATCHES_PER_USER"), "{error}");
+}

@@ -33,6 +33,13 @@ pub enum Usable {
 /// One connection's refresh, awaited by every caller that needs it.
 pub(super) type Flight = Shared<BoxFuture<'static, Result<Usable, ApiError>>>;
 
+/// A flight with the id that tells it apart from a later flight of the same connection.
+pub(super) type Flights = std::collections::HashMap<ConnectionKey, (u64, Flight)>;
+
+/// How long before its lease ends a refresh stops trying to store its answer: past the
+/// lease a peer may refresh, so the answer is kept in memory instead (see `unsaved`).
+const STORE_BEFORE_LEASE_ENDS: Duration = Duration::from_secs(2);
+
 /// How often a replica waiting on a peer's lease looks at the row again.
 const PEER_POLL: Duration = Duration::from_millis(100);
 
@@ -57,23 +64,26 @@ fn jitter_roll(connection: &StoredConnection) -> f64 {
     (hasher.finish() % 10_000) as f64 / 10_000.0
 }
 
-/// Removes the flight from the map however its task ends (a panic included), so the
-/// next caller starts a new one instead of joining a dead one.
+/// Removes its own flight from the map however its task ends (a panic, or a runtime
+/// shutting down, included), so the next caller starts a new one instead of joining a
+/// dead one.
 struct Landed {
     connections: Arc<Connections>,
     key: ConnectionKey,
+    id: u64,
 }
 
 impl Drop for Landed {
     fn drop(&mut self) {
-        self.connections.flights().remove(&self.key);
+        let mut flights = self.connections.flights();
+        if flights.get(&self.key).is_some_and(|(id, _)| *id == self.id) {
+            flights.remove(&self.key);
+        }
     }
 }
 
 impl Connections {
-    fn flights(
-        &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<ConnectionKey, Flight>> {
+    fn flights(&self) -> std::sync::MutexGuard<'_, Flights> {
         self.refresh_flights
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -132,33 +142,56 @@ impl Connections {
         key: ConnectionKey,
         idle_before: Option<DateTime<Utc>>,
     ) -> Flight {
-        let mut flights = self.flights();
-        if let Some(flight) = flights.get(&key) {
-            return flight.clone();
-        }
+        let (id, flight, answer) = {
+            let mut flights = self.flights();
+            if let Some((_, flight)) = flights.get(&key) {
+                return flight.clone();
+            }
+            let id = self
+                .flight_ids
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let (answer, answered) = tokio::sync::oneshot::channel();
+            let flight = async move {
+                answered.await.unwrap_or_else(|_| {
+                    tracing::error!("a refresh task ended without an answer");
+                    Err(ApiError::internal("the token refresh failed"))
+                })
+            }
+            .boxed()
+            .shared();
+            flights.insert(key.clone(), (id, flight.clone()));
+            (id, flight, answer)
+        };
+        // spawned after the lock is released: a runtime shutting down drops the task at
+        // once, and its `Landed` takes the lock
         let landed = Landed {
             connections: self.clone(),
-            key: key.clone(),
+            key,
+            id,
         };
-        let task = tokio::spawn(async move {
+        tokio::spawn(async move {
             let result = landed
                 .connections
                 .refresh_now(&landed.key, idle_before)
                 .await;
             drop(landed);
-            result
+            let _ = answer.send(result);
         });
-        let flight = async move {
-            task.await.unwrap_or_else(|error| {
-                tracing::error!(%error, "a refresh task failed");
-                Err(ApiError::internal("the token refresh failed"))
-            })
-        }
-        .boxed()
-        .shared();
-        // inserted under the same lock the task's end takes, so it cannot end first
-        flights.insert(key, flight.clone());
         flight
+    }
+
+    /// Waits, up to `within`, for the refreshes running on this replica to store what
+    /// they got (a shutdown must not end the process between a provider rotating a
+    /// refresh token and the vault keeping it). Returns how many were still running.
+    pub async fn drain_refreshes(&self, within: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let running = self.flights().len();
+            if running == 0 || tokio::time::Instant::now() >= deadline {
+                return running;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     async fn current(&self, key: &ConnectionKey) -> Result<Option<StoredConnection>, ApiError> {
@@ -179,6 +212,9 @@ impl Connections {
             };
             if let Some(reason) = row.expired {
                 return Ok(Usable::Expired(reason));
+            }
+            if let Some(kept) = self.store_unsaved(&row).await {
+                return Ok(Usable::Tokens(kept));
             }
             let idle = idle_before.is_some_and(|before| row.update_time < before);
             if !idle && !self.due(&row) {
@@ -209,7 +245,7 @@ impl Connections {
                 .await
                 .map_err(store_error)?
             {
-                return self.refresh_leased(row, &endpoints).await;
+                return self.refresh_leased(row, &endpoints, lease_until).await;
             }
         }
         Ok(Usable::Expired(ExpiredReason::UpstreamUnavailable))
@@ -220,6 +256,7 @@ impl Connections {
         &self,
         current: StoredConnection,
         endpoints: &adp_oauth::ProviderEndpoints,
+        lease_until: DateTime<Utc>,
     ) -> Result<Usable, ApiError> {
         let key = current.key.clone();
         let old = self.open_tokens(&current)?;
@@ -242,7 +279,7 @@ impl Connections {
                 if fresh.refresh_token.is_none() {
                     fresh.refresh_token = Some(refresh_token);
                 }
-                self.store_refreshed(&current, &fresh).await?;
+                self.store_refreshed(&current, &fresh, lease_until).await?;
                 tracing::info!(provider = %key.provider_name, subject = %key.subject, "connection refreshed");
                 self.notify(&key);
                 Ok(Usable::Tokens(fresh))
@@ -258,12 +295,19 @@ impl Connections {
                         None => Usable::Tokens(self.open_tokens(&latest)?),
                     });
                 }
-                self.expire(
-                    &current,
-                    ExpiredReason::RefreshRejected,
-                    "the provider rejected the refresh token (invalid_grant): access was revoked or has expired there, or an earlier refresh's answer was lost and the provider treated the retry as refresh-token reuse",
-                )
-                .await?;
+                if !self
+                    .expire(
+                        &current,
+                        ExpiredReason::RefreshRejected,
+                        "the provider rejected the refresh token (invalid_grant): access was revoked or has expired there, or an earlier refresh's answer was lost and the provider treated the retry as refresh-token reuse",
+                    )
+                    .await?
+                    && let Some(latest) = self.current(&key).await?
+                    && latest.expired.is_none()
+                {
+                    // a write landed between our read and our expiry: it wins
+                    return Ok(Usable::Tokens(self.open_tokens(&latest)?));
+                }
                 Ok(Usable::Expired(ExpiredReason::RefreshRejected))
             }
             Err(error) => {
@@ -280,12 +324,13 @@ impl Connections {
     }
 
     /// Stores what the provider answered. The old refresh token is spent at a rotating
-    /// provider, so a database hiccup is retried for as long as the lease lasts rather
-    /// than losing the only working one.
+    /// provider, so a database hiccup is retried while the lease lasts, and after that
+    /// the answer is kept in memory, served, and stored before any further refresh.
     async fn store_refreshed(
         &self,
         current: &StoredConnection,
         fresh: &TokenSet,
+        lease_until: DateTime<Utc>,
     ) -> Result<(), ApiError> {
         let key = &current.key;
         let write = TokenWrite {
@@ -296,7 +341,8 @@ impl Connections {
                 .unwrap_or_else(|| current.granted_scopes.clone()),
             access_expire_time: fresh.expires_at,
         };
-        let give_up = tokio::time::Instant::now() + self.refresh_lease;
+        let left = (lease_until - Utc::now()).to_std().unwrap_or_default();
+        let give_up = tokio::time::Instant::now() + left.saturating_sub(STORE_BEFORE_LEASE_ENDS);
         let mut delay = Duration::from_millis(100);
         loop {
             match self
@@ -317,10 +363,55 @@ impl Connections {
                     delay = (delay * 2).min(Duration::from_secs(2));
                 }
                 Err(error) => {
-                    tracing::error!(provider = %key.provider_name, %error, "refreshed tokens could not be stored");
-                    return Err(store_error(error));
+                    tracing::error!(provider = %key.provider_name, %error, "refreshed tokens could not be stored before the lease ended; keeping them in memory");
+                    self.unsaved()
+                        .insert(key.clone(), (current.version, fresh.clone()));
+                    return Ok(());
                 }
             }
+        }
+    }
+
+    fn unsaved(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<ConnectionKey, (i64, TokenSet)>> {
+        self.unsaved
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Tokens a refresh on this replica got but could not store, stored now on the row
+    /// they belong to; `None` when there are none or a later write superseded them.
+    /// Until the database takes them they are served as they are.
+    async fn store_unsaved(&self, row: &StoredConnection) -> Option<TokenSet> {
+        let (version, tokens) = self.unsaved().get(&row.key).cloned()?;
+        if version != row.version {
+            self.unsaved().remove(&row.key);
+            return None;
+        }
+        let write = TokenWrite {
+            sealed_tokens: self.seal_tokens(&row.key, &tokens).ok()?,
+            granted_scopes: tokens
+                .scopes
+                .clone()
+                .unwrap_or_else(|| row.granted_scopes.clone()),
+            access_expire_time: tokens.expires_at,
+        };
+        match self
+            .store
+            .connections()
+            .store_refresh(&row.key, version, write)
+            .await
+        {
+            Ok(stored) => {
+                self.unsaved().remove(&row.key);
+                if stored {
+                    tracing::info!(provider = %row.key.provider_name, "refreshed tokens kept in memory are stored");
+                    self.notify(&row.key);
+                }
+                stored.then_some(tokens)
+            }
+            Err(_) => Some(tokens),
         }
     }
 
@@ -365,16 +456,19 @@ impl Connections {
         current: &StoredConnection,
         reason: ExpiredReason,
         text: &str,
-    ) -> Result<(), ApiError> {
+    ) -> Result<bool, ApiError> {
         let key = &current.key;
-        self.store
+        let expired = self
+            .store
             .connections()
             .mark_expired(key, current.version, reason, text)
             .await
             .map_err(store_error)?;
-        tracing::info!(provider = %key.provider_name, subject = %key.subject, reason = reason.as_str(), "connection expired");
-        self.notify(key);
-        Ok(())
+        if expired {
+            tracing::info!(provider = %key.provider_name, subject = %key.subject, reason = reason.as_str(), "connection expired");
+            self.notify(key);
+        }
+        Ok(expired)
     }
 }
 

@@ -354,6 +354,7 @@ impl ConnectionRepo<'_> {
     pub async fn idle_since(
         &self,
         before: DateTime<Utc>,
+        offset: u64,
         limit: u64,
     ) -> Result<Vec<ConnectionKey>, StoreError> {
         let rows: Vec<(String, String, String)> = row::Entity::find()
@@ -366,6 +367,10 @@ impl ConnectionRepo<'_> {
             .filter(row::Column::ExpiredReason.is_null())
             .filter(row::Column::UpdateTime.lt(before))
             .order_by_asc(row::Column::UpdateTime)
+            .order_by_asc(row::Column::Issuer)
+            .order_by_asc(row::Column::Subject)
+            .order_by_asc(row::Column::ProviderName)
+            .offset(offset)
             .limit(limit)
             .into_tuple()
             .all(&self.store.reader)
