@@ -37,6 +37,8 @@ fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
 
 struct Figures {
     backend: &'static str,
+    /// gRPC health `Check`s per second at the same concurrency, same process, same run.
+    health_per_sec: f64,
     calls_per_sec: f64,
     p50: Duration,
     p99: Duration,
@@ -73,6 +75,7 @@ async fn measure(backend: &'static str, shared_env: &[(&str, &str)]) -> Figures 
         })
         .await;
     eprintln!("{backend}: {users} consents in {:?}", consented.elapsed());
+    let health_per_sec = health_baseline(&world, concurrency).await;
     let jwts: Arc<Vec<String>> = Arc::new(subjects.iter().map(|s| world.user(s)).collect());
     let before = world.stats().await;
 
@@ -121,6 +124,7 @@ async fn measure(backend: &'static str, shared_env: &[(&str, &str)]) -> Figures 
     refreshing.sort();
     Figures {
         backend,
+        health_per_sec,
         calls_per_sec: all.len() as f64 / elapsed,
         p50: quantile(&all, 0.50),
         p99: quantile(&all, 0.99),
@@ -134,6 +138,30 @@ async fn measure(backend: &'static str, shared_env: &[(&str, &str)]) -> Figures 
     }
 }
 
+/// The baseline: a bare health `Check` (no database, no auth) for 5 s.
+async fn health_baseline(world: &World, concurrency: usize) -> f64 {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let mut client = HealthClient::new(world.channel(0));
+        tasks.push(tokio::spawn(async move {
+            let mut calls = 0u64;
+            while Instant::now() < deadline {
+                client.check(HealthCheckRequest::default()).await.unwrap();
+                calls += 1;
+            }
+            calls
+        }));
+    }
+    let mut calls = 0;
+    for task in tasks {
+        calls += task.await.unwrap();
+    }
+    calls as f64 / 5.0
+}
+
 #[tokio::main]
 async fn main() {
     let mut rows = vec![measure("sqlite", &[]).await];
@@ -145,9 +173,11 @@ async fn main() {
         Err(_) => println!("(PostgreSQL skipped: set ADP_TEST_DATABASE_URL)"),
     }
     println!(
-        "{:<9} {:>9} {:>8} {:>8} {:>11} {:>13} {:>11} {:>13} {:>7}",
+        "{:<9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>11} {:>13} {:>11} {:>13} {:>7}",
         "backend",
+        "health/s",
         "calls/s",
+        "vs health",
         "p50 µs",
         "p99 µs",
         "refreshing",
@@ -158,9 +188,11 @@ async fn main() {
     );
     for f in &rows {
         println!(
-            "{:<9} {:>9.0} {:>8} {:>8} {:>11} {:>13} {:>11.1} {:>13} {:>7}",
+            "{:<9} {:>9.0} {:>9.0} {:>8.2}x {:>8} {:>8} {:>11} {:>13} {:>11.1} {:>13} {:>7}",
             f.backend,
+            f.health_per_sec,
             f.calls_per_sec,
+            f.calls_per_sec / f.health_per_sec,
             f.p50.as_micros(),
             f.p99.as_micros(),
             f.refreshing_calls,

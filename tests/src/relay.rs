@@ -71,3 +71,14 @@ impl Drop for TcpRelay {
         self.task.abort();
     }
 }
+
+/// A fresh PostgreSQL database (see [`crate::pg::fresh_database`]) reached through a
+/// relay the test can cut: the relay and the URL to give the control plane.
+pub async fn relayed_fresh_database() -> (TcpRelay, String) {
+    let url = crate::pg::fresh_database().await;
+    let server: SocketAddr = "127.0.0.1:5432".parse().unwrap();
+    let relay = TcpRelay::start(server).await;
+    let relayed = url.replace(&server.to_string(), &relay.addr.to_string());
+    assert_ne!(relayed, url, "ADP_TEST_DATABASE_URL must name {server}");
+    (relay, relayed)
+}

@@ -33,6 +33,21 @@ async fn credential_within(
         .map(|response| response.into_inner().header_value)
 }
 
+/// `GetUpstreamCredential` for `subject` in its own task, with no deadline.
+fn spawn_credential(
+    world: &World,
+    subject: &str,
+) -> tokio::task::JoinHandle<Result<String, tonic::Status>> {
+    let channel = world.channel(0);
+    let request = credential_request(SERVER, Some(&world.user(subject)), Some(&world.proxy));
+    tokio::spawn(async move {
+        TokenServiceClient::new(channel)
+            .get_upstream_credential(request)
+            .await
+            .map(|response| response.into_inner().header_value)
+    })
+}
+
 /// Refreshes the provider actually served (faulted requests are counted too).
 fn served_refreshes(world_stats: &adp_e2e::oidc::TokenStats) -> u64 {
     world_stats.count(REFRESH_TOKEN_GRANT)
@@ -175,14 +190,7 @@ async fn a_vault_rewrap_during_a_refresh_loses_nothing() {
             .auth_server
             .set_token_fault(TokenFault::late_answer(Duration::from_secs(3)).times(1))
             .await;
-        let channel = world.channel(0);
-        let request = credential_request(SERVER, Some(&world.user("alice")), Some(&world.proxy));
-        let refresh = tokio::spawn(async move {
-            TokenServiceClient::new(channel)
-                .get_upstream_credential(request)
-                .await
-                .map(|response| response.into_inner().header_value)
-        });
+        let refresh = spawn_credential(&world, "alice");
         tokio::time::sleep(Duration::from_millis(700)).await;
         let rotate = world.cps[0].run_cli(&["vault", "rotate"]).await;
         assert!(rotate.status.success(), "{rotate:?}");
@@ -274,6 +282,67 @@ async fn a_shutdown_mid_refresh_waits_for_the_rotated_token_to_be_stored() {
         assert_ne!(world.bearer("alice").await, fresh);
         let stats = world.stats().await;
         assert_eq!(served_refreshes(&stats), 2, "{stats:?}");
+        assert_eq!(stats.invalid_grant, 0, "refresh-token reuse: {stats:?}");
+    })
+    .await;
+}
+
+/// The database goes away between the provider rotating the refresh token and the
+/// store, for longer than the lease: the answer is served from memory meanwhile and
+/// stored as soon as the database is back, so the grant survives.
+#[tokio::test]
+#[cfg_attr(
+    not(adp_postgres),
+    ignore = "set ADP_TEST_DATABASE_URL to run on PostgreSQL"
+)]
+async fn a_refresh_answer_outlives_a_database_outage_longer_than_its_lease() {
+    bounded(TEST_LIMIT, async {
+        let (relay, url) = adp_e2e::relay::relayed_fresh_database().await;
+        // a 1 s OAuth timeout makes the lease 3 × 1 + 2 × 2 + 5 = 12 s
+        let options = short_tokens().env("ADP_OAUTH_TIMEOUT_SECS", 1);
+        let world = World::start_replicas(options, 1, &[("ADP_DATABASE_URL", &url)]).await;
+        world.consent(&world.browser(), "alice").await;
+        let old = world.bearer("alice").await;
+        world
+            .sleep_until_expiry_within("alice", Duration::from_millis(2500))
+            .await;
+        world
+            .auth_server
+            .set_token_fault(TokenFault::late_answer(Duration::from_millis(900)).times(1))
+            .await;
+        let refresh = spawn_credential(&world, "alice");
+        // the lease is taken; the provider answers once the database is gone
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        relay.cut();
+        let fresh = refresh
+            .await
+            .unwrap()
+            .expect("the refreshed token is served");
+        assert_ne!(fresh, old);
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        relay.restore();
+
+        // the kept answer is stored before anything refreshes again
+        let healed = Instant::now();
+        let again = loop {
+            match world.credential("alice").await {
+                Ok(credential) => break credential.header_value,
+                Err(status) => {
+                    assert!(healed.elapsed() < Duration::from_secs(30), "{status:?}");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        };
+        let stats = world.stats().await;
+        assert_eq!(stats.invalid_grant, 0, "refresh-token reuse: {stats:?}");
+        let card = world.card("alice").await;
+        assert_eq!(status(&card), ConnectionStatus::Connected, "{card:?}");
+        // and it holds the rotated refresh token: one more refresh works
+        world
+            .sleep_until_expiry_within("alice", Duration::from_millis(2500))
+            .await;
+        assert_ne!(world.bearer("alice").await, again);
+        let stats = world.stats().await;
         assert_eq!(stats.invalid_grant, 0, "refresh-token reuse: {stats:?}");
     })
     .await;

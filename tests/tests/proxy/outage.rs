@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use adp_e2e::consent::bounded;
 use adp_e2e::proxy::{McpSession, ProxyProcess};
-use adp_e2e::relay::TcpRelay;
 use adp_e2e::tls::TestCa;
 use adp_e2e::upstream::McpUpstream;
 use serde_json::json;
@@ -29,9 +28,7 @@ async fn whoami(proxy: &ProxyProcess, world: &World, subject: &str) -> adp_e2e::
 )]
 async fn a_database_outage_spares_cached_calls_and_heals_without_a_restart() {
     bounded(TEST_LIMIT, async {
-        let url = adp_e2e::pg::fresh_database().await;
-        let relay = TcpRelay::start("127.0.0.1:5432".parse().unwrap()).await;
-        let url = url.replace("127.0.0.1:5432", &relay.addr.to_string());
+        let (relay, url) = adp_e2e::relay::relayed_fresh_database().await;
         let ca = TestCa::generate().unwrap();
         let upstream = McpUpstream::start(&ca).await.unwrap();
         let options = Options {

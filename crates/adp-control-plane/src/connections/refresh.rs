@@ -64,6 +64,13 @@ fn jitter_roll(connection: &StoredConnection) -> f64 {
     (hasher.finish() % 10_000) as f64 / 10_000.0
 }
 
+/// What became of tokens a refresh could not store in time.
+enum Unsaved {
+    None,
+    Stored,
+    Pending(TokenSet),
+}
+
 /// Removes its own flight from the map however its task ends (a panic, or a runtime
 /// shutting down, included), so the next caller starts a new one instead of joining a
 /// dead one.
@@ -213,8 +220,18 @@ impl Connections {
             if let Some(reason) = row.expired {
                 return Ok(Usable::Expired(reason));
             }
-            if let Some(kept) = self.store_unsaved(&row).await {
-                return Ok(Usable::Tokens(kept));
+            match self.store_unsaved(&row).await {
+                Unsaved::None => {}
+                // stored: look at the row it made, which may itself be due by now
+                Unsaved::Stored => continue,
+                Unsaved::Pending(kept) if still_valid(&kept) => {
+                    return Ok(Usable::Tokens(kept));
+                }
+                Unsaved::Pending(_) => {
+                    return Err(ApiError::unavailable(
+                        "refreshed tokens wait to be stored; the database is unavailable",
+                    ));
+                }
             }
             let idle = idle_before.is_some_and(|before| row.update_time < before);
             if !idle && !self.due(&row) {
@@ -380,17 +397,22 @@ impl Connections {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Tokens a refresh on this replica got but could not store, stored now on the row
-    /// they belong to; `None` when there are none or a later write superseded them.
-    /// Until the database takes them they are served as they are.
-    async fn store_unsaved(&self, row: &StoredConnection) -> Option<TokenSet> {
-        let (version, tokens) = self.unsaved().get(&row.key).cloned()?;
+    /// Stores tokens a refresh on this replica got but could not store, on the row
+    /// they belong to. Until the database takes them they are served as they are.
+    async fn store_unsaved(&self, row: &StoredConnection) -> Unsaved {
+        let Some((version, tokens)) = self.unsaved().get(&row.key).cloned() else {
+            return Unsaved::None;
+        };
         if version != row.version {
+            // a consent, revocation or admin change superseded them
             self.unsaved().remove(&row.key);
-            return None;
+            return Unsaved::None;
         }
+        let Ok(sealed_tokens) = self.seal_tokens(&row.key, &tokens) else {
+            return Unsaved::Pending(tokens);
+        };
         let write = TokenWrite {
-            sealed_tokens: self.seal_tokens(&row.key, &tokens).ok()?,
+            sealed_tokens,
             granted_scopes: tokens
                 .scopes
                 .clone()
@@ -409,9 +431,9 @@ impl Connections {
                     tracing::info!(provider = %row.key.provider_name, "refreshed tokens kept in memory are stored");
                     self.notify(&row.key);
                 }
-                stored.then_some(tokens)
+                Unsaved::Stored
             }
-            Err(_) => Some(tokens),
+            Err(_) => Unsaved::Pending(tokens),
         }
     }
 
