@@ -105,13 +105,17 @@ impl Connections {
         let now = Utc::now();
         let ttl = chrono::Duration::from_std(self.settings.consent_ttl).unwrap_or_default();
         let consents = self.store.consents();
-        // every refused credential call carries a link: the same one while it has at
-        // least half its life left, so a retrying agent creates one row, not thousands
-        if let Some(live) = consents
-            .reusable(&key, &scopes, server_name, now + ttl / 2)
-            .await
-            .map_err(store_error)?
-        {
+        // every refused credential call (the one caller naming a server) carries a
+        // link: the same one while it has at least half its life left, so a retrying
+        // agent creates one row, not thousands. An explicit Connect gets its own.
+        let reusable = match server_name {
+            Some(_) => consents
+                .reusable(&key, &scopes, server_name, now + ttl / 2)
+                .await
+                .map_err(store_error)?,
+            None => None,
+        };
+        if let Some(live) = reusable {
             return Ok(ConsentStart {
                 authorize_url: format!("{}/oauth/v1/connect/{}", self.public_url, live.state),
                 browser_state: Some(live.state),
