@@ -336,7 +336,7 @@ impl Connections {
                         Code::FailedPrecondition,
                         format!("secret {name:?} not found"),
                     )
-                    .with_reason("SECRET_NOT_FOUND")
+                    .with_reason(adp_core::Reason::SecretNotFound)
                     .with_metadata("secretName", name),
                     other => store_error(other),
                 })?;

@@ -4,7 +4,7 @@
 
 use adp_api::v1 as pb;
 use adp_core::connection::ExpiredReason;
-use adp_core::{ApiError, Code};
+use adp_core::{ApiError, Code, Reason};
 
 pub struct ConsentContext<'a> {
     pub provider_name: &'a str,
@@ -12,7 +12,7 @@ pub struct ConsentContext<'a> {
     pub authorize_url: &'a str,
 }
 
-fn base(context: &ConsentContext<'_>, reason: &'static str, message: String) -> ApiError {
+fn base(context: &ConsentContext<'_>, reason: Reason, message: String) -> ApiError {
     ApiError::new(Code::FailedPrecondition, message)
         .with_reason(reason)
         .with_metadata("providerName", context.provider_name)
@@ -29,7 +29,7 @@ pub fn connection_required(context: &ConsentContext<'_>, required_scopes: &[Stri
         "oauth_connection_required: connect your {} account to use {}: open {}",
         context.provider_name, context.server_name, context.authorize_url
     );
-    base(context, "OAUTH_CONNECTION_REQUIRED", message).with_detail(
+    base(context, Reason::OauthConnectionRequired, message).with_detail(
         "adp.v1.OAuthConnectionRequired",
         &pb::OAuthConnectionRequired {
             provider_name: context.provider_name.to_owned(),
@@ -53,7 +53,7 @@ pub fn scope_upgrade_required(
         context.provider_name,
         context.authorize_url
     );
-    base(context, "SCOPE_UPGRADE_REQUIRED", message)
+    base(context, Reason::ScopeUpgradeRequired, message)
         .with_metadata("missingScopes", missing.join(" "))
         .with_detail(
             "adp.v1.ScopeUpgradeRequired",
@@ -75,7 +75,7 @@ pub fn token_expired(context: &ConsentContext<'_>, reason: ExpiredReason) -> Api
         reason.as_str(),
         context.authorize_url
     );
-    base(context, "OAUTH_TOKEN_EXPIRED", message)
+    base(context, Reason::OauthTokenExpired, message)
         .with_metadata("expiredReason", expired_reason_name(reason))
         .with_detail(
             "adp.v1.OAuthTokenExpired",

@@ -154,7 +154,7 @@ impl CredentialIssuer {
                 Code::FailedPrecondition,
                 format!("mcp server {server_name:?} is disabled"),
             )
-            .with_reason("MCP_SERVER_DISABLED")
+            .with_reason(adp_core::Reason::McpServerDisabled)
             .with_metadata("mcpServer", server_name));
         }
         match &server.auth {
@@ -307,7 +307,7 @@ impl CredentialIssuer {
         let tokens = self.oauth.client_credentials(&endpoints, scopes).await.map_err(|error| {
             tracing::warn!(server = %server.name, provider = %provider_name, %error, "client credentials grant failed");
             ApiError::new(Code::Unavailable, format!("the service account token for {} is unavailable: {error}", server.name))
-                .with_reason("SERVICE_ACCOUNT_TOKEN_UNAVAILABLE")
+                .with_reason(adp_core::Reason::ServiceAccountTokenUnavailable)
                 .with_metadata("mcpServer", server.name.clone())
                 .with_metadata("providerName", provider_name)
         })?;
@@ -357,7 +357,7 @@ impl CredentialIssuer {
                     server.name
                 ),
             )
-            .with_reason("OAUTH_PROVIDER_DISABLED")
+            .with_reason(adp_core::Reason::OauthProviderDisabled)
             .with_metadata("providerName", provider_name)
             .with_metadata("mcpServer", server.name.clone()));
         }

@@ -23,7 +23,7 @@ pub fn store_error(error: StoreError) -> ApiError {
                 Code::FailedPrecondition,
                 format!("{kind} {name:?} is still used by {users}; remove those first"),
             )
-            .with_reason("RESOURCE_IN_USE")
+            .with_reason(adp_core::Reason::ResourceInUse)
             .with_metadata("resource", kind)
             .with_metadata("name", name)
             .with_metadata("referencedBy", referenced_by.join(","))
@@ -32,7 +32,7 @@ pub fn store_error(error: StoreError) -> ApiError {
             Code::FailedPrecondition,
             "a resource this one refers to does not exist",
         )
-        .with_reason("REFERENCE_NOT_FOUND"),
+        .with_reason(adp_core::Reason::ReferenceNotFound),
         StoreError::Database(ref db) if is_unavailable(db) => {
             tracing::warn!(error = %error, "database unavailable");
             ApiError::unavailable("the database is unavailable; retry shortly")

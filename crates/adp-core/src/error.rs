@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 
 use prost::Message;
+
+use crate::Reason;
 use tonic_types::pb;
 
 /// Domain of every `google.rpc.ErrorInfo` ADP emits.
@@ -105,7 +107,7 @@ pub struct ApiError {
     pub code: Code,
     pub message: String,
     /// Stable UPPER_SNAKE reason for `google.rpc.ErrorInfo`.
-    pub reason: Option<&'static str>,
+    pub reason: Option<Reason>,
     pub metadata: BTreeMap<String, String>,
     pub violations: Vec<FieldViolation>,
     pub help: Option<(String, String)>,
@@ -126,7 +128,7 @@ impl ApiError {
         }
     }
 
-    pub fn with_reason(mut self, reason: &'static str) -> Self {
+    pub fn with_reason(mut self, reason: Reason) -> Self {
         self.reason = Some(reason);
         self
     }
@@ -159,7 +161,7 @@ impl ApiError {
             .collect::<Vec<_>>()
             .join(",");
         let mut error = Self::new(Code::InvalidArgument, format!("invalid request: {message}"))
-            .with_reason("INVALID_REQUEST")
+            .with_reason(Reason::InvalidRequest)
             .with_metadata("rules", rules);
         error.violations = violations;
         error
@@ -171,7 +173,7 @@ impl ApiError {
 
     pub fn not_found(kind: &str, name: &str) -> Self {
         Self::new(Code::NotFound, format!("{kind} {name:?} not found"))
-            .with_reason("NOT_FOUND")
+            .with_reason(Reason::NotFound)
             .with_metadata("resource", kind)
             .with_metadata("name", name)
     }
@@ -181,7 +183,7 @@ impl ApiError {
             Code::AlreadyExists,
             format!("{kind} {name:?} already exists"),
         )
-        .with_reason("ALREADY_EXISTS")
+        .with_reason(Reason::AlreadyExists)
         .with_metadata("resource", kind)
         .with_metadata("name", name)
     }
@@ -192,17 +194,17 @@ impl ApiError {
             Code::Aborted,
             format!("{kind} {name:?} was changed by someone else; get it again and retry with the new etag"),
         )
-        .with_reason("ETAG_MISMATCH")
+        .with_reason(Reason::EtagMismatch)
         .with_metadata("resource", kind)
         .with_metadata("name", name)
     }
 
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(Code::Internal, message).with_reason("INTERNAL")
+        Self::new(Code::Internal, message).with_reason(Reason::Internal)
     }
 
     pub fn unavailable(message: impl Into<String>) -> Self {
-        Self::new(Code::Unavailable, message).with_reason("UNAVAILABLE")
+        Self::new(Code::Unavailable, message).with_reason(Reason::Unavailable)
     }
 
     pub fn http_status(&self) -> u16 {
@@ -214,7 +216,7 @@ impl ApiError {
         let mut details = Vec::new();
         if let Some(reason) = self.reason {
             let info = pb::ErrorInfo {
-                reason: reason.to_owned(),
+                reason: reason.as_str().to_owned(),
                 domain: ERROR_DOMAIN.to_owned(),
                 metadata: self.metadata.clone().into_iter().collect(),
             };
@@ -299,7 +301,7 @@ impl ApiError {
             Code::PermissionDenied,
             format!("the caller lacks the {permission:?} permission"),
         )
-        .with_reason("PERMISSION_MISSING")
+        .with_reason(Reason::PermissionMissing)
         .with_metadata("permission", permission)
     }
 }

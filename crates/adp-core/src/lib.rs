@@ -15,9 +15,11 @@ pub mod identity;
 pub mod json_struct;
 pub mod listing;
 pub mod provider;
+pub mod reason;
 pub mod resource;
 pub mod server;
 pub mod session;
 pub mod validation;
 
 pub use error::{ApiError, Code};
+pub use reason::Reason;

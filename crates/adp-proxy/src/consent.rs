@@ -11,6 +11,7 @@
 //! All but the -32021 answer go out with HTTP 200: MCP SDKs surface a JSON-RPC error
 //! only from a 2xx response.
 
+use adp_core::Reason;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
@@ -164,12 +165,14 @@ fn params_digest(params: Option<&Value>) -> String {
 
 /// What the user reads: which account, why, and where to go.
 fn user_message(consent: &ConsentRequired, provider_display: &str) -> String {
-    let why = match consent.reason.as_str() {
-        "SCOPE_UPGRADE_REQUIRED" => format!(
+    let why = match Reason::parse(&consent.reason) {
+        Some(Reason::ScopeUpgradeRequired) => format!(
             "needs more access to your {provider_display} account ({})",
             consent.missing_scopes.join(", ")
         ),
-        "OAUTH_TOKEN_EXPIRED" => format!("lost access to your {provider_display} account"),
+        Some(Reason::OauthTokenExpired) => {
+            format!("lost access to your {provider_display} account")
+        }
         _ => format!("needs access to your {provider_display} account"),
     };
     format!(

@@ -2,6 +2,7 @@
 //! `GetUpstreamCredential`. Both carry the proxy's own JWT, re-read from its file on
 //! every call so a rotated token is picked up without a restart.
 
+use adp_core::Reason;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
@@ -201,10 +202,7 @@ impl ControlPlane {
 fn classify(status: tonic::Status) -> CredentialError {
     if status.code() == tonic::Code::FailedPrecondition
         && let Some(info) = status.get_details_error_info()
-        && matches!(
-            info.reason.as_str(),
-            "OAUTH_CONNECTION_REQUIRED" | "SCOPE_UPGRADE_REQUIRED" | "OAUTH_TOKEN_EXPIRED"
-        )
+        && Reason::parse(&info.reason).is_some_and(Reason::is_consent)
     {
         let field = |key: &str| info.metadata.get(key).cloned().unwrap_or_default();
         return CredentialError::Consent(Box::new(ConsentRequired {

@@ -2,6 +2,7 @@
 //! and a JSON-RPC error. Consent conditions are not here: they are answers in the
 //! protocol's own form (see `consent`).
 
+use adp_core::Reason;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode};
 use serde_json::{Value, json};
@@ -64,52 +65,66 @@ pub enum ProxyError {
 }
 
 impl ProxyError {
-    fn parts(&self) -> (StatusCode, i64, &'static str) {
+    fn parts(&self) -> (StatusCode, i64, Reason) {
         use code::*;
         match self {
-            ProxyError::Unauthenticated(_) => {
-                (StatusCode::UNAUTHORIZED, UNAUTHENTICATED, "UNAUTHENTICATED")
-            }
+            ProxyError::Unauthenticated(_) => (
+                StatusCode::UNAUTHORIZED,
+                UNAUTHENTICATED,
+                Reason::Unauthenticated,
+            ),
             ProxyError::PassthroughAudience { .. } => (
                 StatusCode::UNAUTHORIZED,
                 UNAUTHENTICATED,
-                "PASSTHROUGH_TOKEN_AUDIENCE",
+                Reason::PassthroughTokenAudience,
             ),
             ProxyError::OriginRefused(_) => {
-                (StatusCode::FORBIDDEN, FORBIDDEN, "ORIGIN_NOT_ALLOWED")
+                (StatusCode::FORBIDDEN, FORBIDDEN, Reason::OriginNotAllowed)
             }
             ProxyError::UnknownServer(_) => {
-                (StatusCode::NOT_FOUND, NOT_FOUND, "MCP_SERVER_NOT_FOUND")
+                (StatusCode::NOT_FOUND, NOT_FOUND, Reason::McpServerNotFound)
             }
-            ProxyError::Disabled(_) => (StatusCode::FORBIDDEN, FORBIDDEN, "MCP_SERVER_DISABLED"),
-            ProxyError::NoUpstream(_) => (StatusCode::BAD_GATEWAY, UPSTREAM, "NO_UPSTREAM"),
+            ProxyError::Disabled(_) => {
+                (StatusCode::FORBIDDEN, FORBIDDEN, Reason::McpServerDisabled)
+            }
+            ProxyError::NoUpstream(_) => (StatusCode::BAD_GATEWAY, UPSTREAM, Reason::NoUpstream),
             ProxyError::NoConfig => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 UNAVAILABLE,
-                "CONFIG_NOT_READY",
+                Reason::ConfigNotReady,
             ),
             ProxyError::TooLarge(_) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 INVALID_PARAMS,
-                "BODY_TOO_LARGE",
+                Reason::BodyTooLarge,
             ),
-            ProxyError::BodyTimeout(_) => {
-                (StatusCode::REQUEST_TIMEOUT, TIMEOUT, "REQUEST_BODY_TIMEOUT")
+            ProxyError::BodyTimeout(_) => (
+                StatusCode::REQUEST_TIMEOUT,
+                TIMEOUT,
+                Reason::RequestBodyTimeout,
+            ),
+            ProxyError::Parse(_) => (StatusCode::BAD_REQUEST, PARSE_ERROR, Reason::ParseError),
+            ProxyError::UnknownSession => {
+                (StatusCode::NOT_FOUND, NOT_FOUND, Reason::SessionNotFound)
             }
-            ProxyError::Parse(_) => (StatusCode::BAD_REQUEST, PARSE_ERROR, "PARSE_ERROR"),
-            ProxyError::UnknownSession => (StatusCode::NOT_FOUND, NOT_FOUND, "SESSION_NOT_FOUND"),
             ProxyError::BadRequestState(_) => (
                 StatusCode::BAD_REQUEST,
                 INVALID_PARAMS,
-                "INVALID_REQUEST_STATE",
+                Reason::InvalidRequestState,
             ),
             ProxyError::Credential { status, .. } => {
-                (*status, UNAVAILABLE, "CREDENTIAL_UNAVAILABLE")
+                (*status, UNAVAILABLE, Reason::CredentialUnavailable)
             }
-            ProxyError::UpstreamTimeout(_) => {
-                (StatusCode::GATEWAY_TIMEOUT, TIMEOUT, "UPSTREAM_TIMEOUT")
-            }
-            ProxyError::Upstream(_) => (StatusCode::BAD_GATEWAY, UPSTREAM, "UPSTREAM_UNAVAILABLE"),
+            ProxyError::UpstreamTimeout(_) => (
+                StatusCode::GATEWAY_TIMEOUT,
+                TIMEOUT,
+                Reason::UpstreamTimeout,
+            ),
+            ProxyError::Upstream(_) => (
+                StatusCode::BAD_GATEWAY,
+                UPSTREAM,
+                Reason::UpstreamUnavailable,
+            ),
         }
     }
 
@@ -118,7 +133,7 @@ impl ProxyError {
         let (status, rpc_code, default_reason) = self.parts();
         let reason = match &self {
             ProxyError::Credential { reason, .. } if !reason.is_empty() => reason.clone(),
-            _ => default_reason.to_owned(),
+            _ => default_reason.as_str().to_owned(),
         };
         let body = json!({"jsonrpc": "2.0", "id": id.cloned().unwrap_or(Value::Null), "error": {
             "code": rpc_code,

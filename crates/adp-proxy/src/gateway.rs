@@ -2,6 +2,7 @@
 //! official SDK, rmcp), with one upstream session per (user, server) that carries that
 //! user's credential exactly as the HTTP path injects it.
 
+use adp_core::Reason;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -69,17 +70,17 @@ fn authorization<T>(request: &Request<T>) -> Option<String> {
 /// Failures on the way to the upstream, as gRPC statuses with ErrorInfo.
 fn proxy_status(error: ProxyError) -> Status {
     let (code, reason) = match &error {
-        ProxyError::Unauthenticated(_) => (Code::Unauthenticated, "UNAUTHENTICATED"),
+        ProxyError::Unauthenticated(_) => (Code::Unauthenticated, Reason::Unauthenticated),
         ProxyError::PassthroughAudience { .. } => {
-            (Code::Unauthenticated, "PASSTHROUGH_TOKEN_AUDIENCE")
+            (Code::Unauthenticated, Reason::PassthroughTokenAudience)
         }
-        ProxyError::UnknownServer(_) => (Code::NotFound, "MCP_SERVER_NOT_FOUND"),
-        ProxyError::Disabled(_) => (Code::FailedPrecondition, "MCP_SERVER_DISABLED"),
-        ProxyError::NoUpstream(_) => (Code::FailedPrecondition, "NO_UPSTREAM"),
-        ProxyError::NoConfig => (Code::Unavailable, "CONFIG_NOT_READY"),
-        ProxyError::UpstreamTimeout(_) => (Code::DeadlineExceeded, "UPSTREAM_TIMEOUT"),
-        ProxyError::Upstream(_) => (Code::Unavailable, "UPSTREAM_UNAVAILABLE"),
-        _ => (Code::InvalidArgument, "INVALID_REQUEST"),
+        ProxyError::UnknownServer(_) => (Code::NotFound, Reason::McpServerNotFound),
+        ProxyError::Disabled(_) => (Code::FailedPrecondition, Reason::McpServerDisabled),
+        ProxyError::NoUpstream(_) => (Code::FailedPrecondition, Reason::NoUpstream),
+        ProxyError::NoConfig => (Code::Unavailable, Reason::ConfigNotReady),
+        ProxyError::UpstreamTimeout(_) => (Code::DeadlineExceeded, Reason::UpstreamTimeout),
+        ProxyError::Upstream(_) => (Code::Unavailable, Reason::UpstreamUnavailable),
+        _ => (Code::InvalidArgument, Reason::InvalidRequest),
     };
     ApiError::new(code, error.to_string())
         .with_reason(reason)
@@ -92,12 +93,12 @@ fn credential_status(error: CredentialError) -> Status {
     match error {
         CredentialError::Consent(consent) => consent.status.clone().unwrap_or_else(|| {
             ApiError::new(Code::FailedPrecondition, consent.message.clone())
-                .with_reason("OAUTH_CONNECTION_REQUIRED")
+                .with_reason(adp_core::Reason::OauthConnectionRequired)
                 .into()
         }),
         CredentialError::Refused(status) => status,
         other => ApiError::new(Code::Unavailable, other.to_string())
-            .with_reason("CONTROL_PLANE_UNAVAILABLE")
+            .with_reason(adp_core::Reason::ControlPlaneUnavailable)
             .into(),
     }
 }
@@ -111,10 +112,10 @@ fn call_status(error: CallError) -> Status {
                 limit.as_millis()
             ),
         )
-        .with_reason("UPSTREAM_TIMEOUT")
+        .with_reason(adp_core::Reason::UpstreamTimeout)
         .into(),
         CallError::Unavailable(message) => ApiError::new(Code::Unavailable, message)
-            .with_reason("UPSTREAM_UNAVAILABLE")
+            .with_reason(adp_core::Reason::UpstreamUnavailable)
             .into(),
         CallError::Mcp { code, message } => {
             let grpc = match code {
@@ -123,7 +124,7 @@ fn call_status(error: CallError) -> Status {
                 _ => Code::Unknown,
             };
             ApiError::new(grpc, format!("the upstream MCP server answered: {message}"))
-                .with_reason("MCP_ERROR")
+                .with_reason(adp_core::Reason::McpError)
                 .with_metadata("mcpCode", code.to_string())
                 .into()
         }
@@ -264,7 +265,7 @@ impl McpGatewayService for Gateway {
                         wait.as_secs()
                     ),
                 )
-                .with_reason("CONSENT_TIMEOUT")
+                .with_reason(adp_core::Reason::ConsentTimeout)
                 .into()),
             };
             let _ = tx.send(last).await;
@@ -328,7 +329,8 @@ impl Gateway {
                     continue;
                 };
                 let usable = card.status == pb::ConnectionStatus::Connected as i32;
-                if usable && !(first && consent.reason != "OAUTH_CONNECTION_REQUIRED") {
+                if usable && !(first && consent.reason != Reason::OauthConnectionRequired.as_str())
+                {
                     break card;
                 }
                 first = false;

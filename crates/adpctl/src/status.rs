@@ -16,17 +16,11 @@ pub mod exit {
     pub const CONFLICT: u8 = 8;
 }
 
-const CONSENT_REASONS: [&str; 3] = [
-    "OAUTH_CONNECTION_REQUIRED",
-    "SCOPE_UPGRADE_REQUIRED",
-    "OAUTH_TOKEN_EXPIRED",
-];
-
 pub fn is_consent(status: &tonic::Status) -> bool {
     status.code() == Code::FailedPrecondition
-        && status
-            .get_details_error_info()
-            .is_some_and(|i| CONSENT_REASONS.contains(&i.reason.as_str()))
+        && status.get_details_error_info().is_some_and(|i| {
+            adp_core::Reason::parse(&i.reason).is_some_and(adp_core::Reason::is_consent)
+        })
 }
 
 pub fn authorize_url(status: &tonic::Status) -> Option<String> {

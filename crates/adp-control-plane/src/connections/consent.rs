@@ -72,7 +72,7 @@ impl Connections {
                     "oauth provider {provider_name:?} is disabled or does not allow user consent"
                 ),
             )
-            .with_reason("OAUTH_PROVIDER_UNAVAILABLE")
+            .with_reason(adp_core::Reason::OauthProviderUnavailable)
             .with_metadata("providerName", provider_name));
         }
         // ask for what servers need, what the user already granted (an upgrade keeps
@@ -136,7 +136,7 @@ impl Connections {
                     self.settings.consent_ttl.as_secs()
                 ),
             )
-            .with_reason("CONSENT_ATTEMPTS_EXHAUSTED")
+            .with_reason(adp_core::Reason::ConsentAttemptsExhausted)
             .with_metadata("providerName", key.provider_name.clone())
             .with_metadata("limit", limit.to_string()));
         }
@@ -434,7 +434,7 @@ impl Connections {
                 Code::FailedPrecondition,
                 "the provider's endpoints changed while you were consenting; start again",
             )
-            .with_reason("OAUTH_PROVIDER_CHANGED"));
+            .with_reason(adp_core::Reason::OauthProviderChanged));
         }
         let granted = tokens.scopes.clone().unwrap_or_else(|| requested.to_vec());
         let write = TokenWrite {
@@ -501,9 +501,9 @@ pub(crate) fn flow_error(error: FlowError) -> ApiError {
             ApiError::unavailable(format!("the OAuth provider is unavailable: {error}"))
         }
         FlowError::Misconfigured(_) => ApiError::new(Code::FailedPrecondition, error.to_string())
-            .with_reason("OAUTH_PROVIDER_MISCONFIGURED"),
+            .with_reason(adp_core::Reason::OauthProviderMisconfigured),
         other => ApiError::new(Code::FailedPrecondition, other.to_string())
-            .with_reason("OAUTH_PROVIDER_REJECTED"),
+            .with_reason(adp_core::Reason::OauthProviderRejected),
     }
 }
 

@@ -49,7 +49,7 @@ impl Connections {
                     "{count} WatchConnection streams are open for this user on this replica (the limit is {limit}); close one first"
                 ),
             )
-            .with_reason("TOO_MANY_WATCHES")
+            .with_reason(adp_core::Reason::TooManyWatches)
             .with_metadata("limit", limit.to_string()));
         }
         *count += 1;

@@ -76,7 +76,7 @@ pub(crate) async fn secret_must_exist(state: &SharedState, name: &str) -> Result
             Code::FailedPrecondition,
             format!("secret {name:?} not found; create it with SecretService.CreateSecret first"),
         )
-        .with_reason("SECRET_NOT_FOUND")
+        .with_reason(adp_core::Reason::SecretNotFound)
         .with_metadata("secretName", name)),
         Err(other) => Err(store_error(other)),
     }

@@ -87,7 +87,7 @@ impl ServerService {
                     Code::FailedPrecondition,
                     format!("OAuth provider {provider_name:?} does not allow the {needed} grant this auth mode needs"),
                 )
-                .with_reason("OAUTH_PROVIDER_GRANT_NOT_ALLOWED")
+                .with_reason(adp_core::Reason::OauthProviderGrantNotAllowed)
                 .with_metadata("providerName", provider_name));
             }
         }
@@ -114,7 +114,7 @@ fn provider_not_found(provider_name: &str) -> ApiError {
         Code::FailedPrecondition,
         format!("OAuth provider not found: {provider_name:?}"),
     )
-    .with_reason("OAUTH_PROVIDER_NOT_FOUND")
+    .with_reason(adp_core::Reason::OauthProviderNotFound)
     .with_metadata("providerName", provider_name)
 }
 

@@ -37,19 +37,19 @@ pub enum AuthError {
 impl AuthError {
     /// A stable machine-readable reason (for `ErrorInfo.reason` and logs); unlike the
     /// message it never changes wording.
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> crate::Reason {
         match self {
-            Self::MissingToken => "TOKEN_MISSING",
+            Self::MissingToken => crate::Reason::TokenMissing,
             Self::Malformed
             | Self::BadSignature
             | Self::DisallowedAlgorithm
-            | Self::MissingClaim(_) => "TOKEN_INVALID",
-            Self::Expired => "TOKEN_EXPIRED",
-            Self::NotYetValid => "TOKEN_NOT_YET_VALID",
-            Self::WrongIssuer => "TOKEN_WRONG_ISSUER",
-            Self::WrongAudience | Self::AdpAudience => "TOKEN_WRONG_AUDIENCE",
-            Self::UnknownKey => "TOKEN_UNKNOWN_KEY",
-            Self::KeysUnavailable => "KEYS_UNAVAILABLE",
+            | Self::MissingClaim(_) => crate::Reason::TokenInvalid,
+            Self::Expired => crate::Reason::TokenExpired,
+            Self::NotYetValid => crate::Reason::TokenNotYetValid,
+            Self::WrongIssuer => crate::Reason::TokenWrongIssuer,
+            Self::WrongAudience | Self::AdpAudience => crate::Reason::TokenWrongAudience,
+            Self::UnknownKey => crate::Reason::TokenUnknownKey,
+            Self::KeysUnavailable => crate::Reason::KeysUnavailable,
         }
     }
 

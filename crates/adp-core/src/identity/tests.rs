@@ -270,11 +270,17 @@ async fn errors_never_echo_the_token() {
 
 #[test]
 fn reasons_are_stable_upper_snake_case() {
-    assert_eq!(AuthError::MissingToken.reason(), "TOKEN_MISSING");
-    assert_eq!(AuthError::Expired.reason(), "TOKEN_EXPIRED");
-    assert_eq!(AuthError::BadSignature.reason(), "TOKEN_INVALID");
-    assert_eq!(AuthError::MissingClaim("sub").reason(), "TOKEN_INVALID");
-    assert_eq!(AuthError::KeysUnavailable.reason(), "KEYS_UNAVAILABLE");
+    assert_eq!(AuthError::MissingToken.reason().as_str(), "TOKEN_MISSING");
+    assert_eq!(AuthError::Expired.reason().as_str(), "TOKEN_EXPIRED");
+    assert_eq!(AuthError::BadSignature.reason().as_str(), "TOKEN_INVALID");
+    assert_eq!(
+        AuthError::MissingClaim("sub").reason().as_str(),
+        "TOKEN_INVALID"
+    );
+    assert_eq!(
+        AuthError::KeysUnavailable.reason().as_str(),
+        "KEYS_UNAVAILABLE"
+    );
     assert!(AuthError::KeysUnavailable.is_transient());
     assert!(!AuthError::UnknownKey.is_transient());
     assert_eq!(AuthError::Expired.to_string(), "token has expired");
