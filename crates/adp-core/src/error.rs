@@ -48,6 +48,26 @@ impl Code {
         }
     }
 
+    /// What a peer's gRPC code means here, so an answer relayed from the control plane
+    /// keeps its class (and its HTTP status) instead of becoming a generic 502.
+    pub fn from_grpc(code: tonic::Code) -> Code {
+        use tonic::Code as G;
+        match code {
+            G::InvalidArgument | G::OutOfRange => Code::InvalidArgument,
+            G::NotFound => Code::NotFound,
+            G::AlreadyExists => Code::AlreadyExists,
+            G::FailedPrecondition => Code::FailedPrecondition,
+            G::Aborted => Code::Aborted,
+            G::Unauthenticated => Code::Unauthenticated,
+            G::PermissionDenied => Code::PermissionDenied,
+            G::ResourceExhausted => Code::ResourceExhausted,
+            G::Unavailable | G::Cancelled => Code::Unavailable,
+            G::DeadlineExceeded => Code::DeadlineExceeded,
+            G::Internal | G::DataLoss | G::Unimplemented => Code::Internal,
+            G::Ok | G::Unknown => Code::Unknown,
+        }
+    }
+
     pub fn http_status(self) -> u16 {
         match self {
             Code::InvalidArgument => 400,
@@ -323,6 +343,36 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
 mod tests {
     use super::*;
     use tonic_types::StatusExt;
+
+    #[test]
+    fn a_relayed_grpc_code_keeps_its_class() {
+        for code in [
+            Code::InvalidArgument,
+            Code::NotFound,
+            Code::AlreadyExists,
+            Code::FailedPrecondition,
+            Code::Aborted,
+            Code::Unauthenticated,
+            Code::PermissionDenied,
+            Code::ResourceExhausted,
+            Code::Unavailable,
+            Code::DeadlineExceeded,
+            Code::Internal,
+            Code::Unknown,
+        ] {
+            assert_eq!(Code::from_grpc(code.grpc()), code);
+        }
+        assert_eq!(Code::from_grpc(tonic::Code::Internal).http_status(), 500);
+        assert_eq!(
+            Code::from_grpc(tonic::Code::ResourceExhausted).http_status(),
+            429
+        );
+        assert_eq!(Code::from_grpc(tonic::Code::Aborted).http_status(), 409);
+        assert_eq!(
+            Code::from_grpc(tonic::Code::OutOfRange),
+            Code::InvalidArgument
+        );
+    }
 
     #[test]
     fn invalid_argument_carries_bad_request_with_rule_ids() {

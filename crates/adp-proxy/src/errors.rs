@@ -54,7 +54,7 @@ pub enum ProxyError {
     /// The control plane refused the credential for a reason other than consent.
     #[error("{message}")]
     Credential {
-        status: StatusCode,
+        code: adp_core::Code,
         reason: String,
         message: String,
     },
@@ -112,9 +112,11 @@ impl ProxyError {
                 INVALID_PARAMS,
                 Reason::InvalidRequestState,
             ),
-            ProxyError::Credential { status, .. } => {
-                (*status, UNAVAILABLE, Reason::CredentialUnavailable)
-            }
+            ProxyError::Credential { code, .. } => (
+                StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::BAD_GATEWAY),
+                UNAVAILABLE,
+                Reason::CredentialUnavailable,
+            ),
             ProxyError::UpstreamTimeout(_) => (
                 StatusCode::GATEWAY_TIMEOUT,
                 TIMEOUT,
@@ -126,6 +128,31 @@ impl ProxyError {
                 Reason::UpstreamUnavailable,
             ),
         }
+    }
+
+    /// The error's class, the same whichever protocol answers it (the gRPC gateway
+    /// uses it as is; the HTTP status above follows it except where MCP clients
+    /// expect otherwise: 403 for a disabled server, 502 for one with no upstream, 413).
+    pub fn code(&self) -> adp_core::Code {
+        use adp_core::Code;
+        match self {
+            ProxyError::Unauthenticated(_) | ProxyError::PassthroughAudience { .. } => {
+                Code::Unauthenticated
+            }
+            ProxyError::OriginRefused(_) => Code::PermissionDenied,
+            ProxyError::UnknownServer(_) | ProxyError::UnknownSession => Code::NotFound,
+            ProxyError::Disabled(_) | ProxyError::NoUpstream(_) => Code::FailedPrecondition,
+            ProxyError::NoConfig | ProxyError::Upstream(_) => Code::Unavailable,
+            ProxyError::TooLarge(_) => Code::ResourceExhausted,
+            ProxyError::BodyTimeout(_) | ProxyError::UpstreamTimeout(_) => Code::DeadlineExceeded,
+            ProxyError::Parse(_) | ProxyError::BadRequestState(_) => Code::InvalidArgument,
+            ProxyError::Credential { code, .. } => *code,
+        }
+    }
+
+    /// The error's `ErrorInfo` reason.
+    pub fn reason(&self) -> Reason {
+        self.parts().2
     }
 
     /// The response for a request whose JSON-RPC id was `id`.
@@ -160,16 +187,6 @@ impl ProxyError {
     pub fn from_status(status: &tonic::Status) -> ProxyError {
         use tonic::Code;
         use tonic_types::StatusExt;
-        let http = match status.code() {
-            Code::Unauthenticated => StatusCode::UNAUTHORIZED,
-            Code::PermissionDenied => StatusCode::FORBIDDEN,
-            Code::NotFound => StatusCode::NOT_FOUND,
-            Code::FailedPrecondition => StatusCode::PRECONDITION_FAILED,
-            Code::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
-            Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Code::InvalidArgument => StatusCode::BAD_REQUEST,
-            _ => StatusCode::BAD_GATEWAY,
-        };
         let reason = status
             .get_details_error_info()
             .map(|info| info.reason)
@@ -181,7 +198,7 @@ impl ProxyError {
             _ => status.message().to_owned(),
         };
         ProxyError::Credential {
-            status: http,
+            code: adp_core::Code::from_grpc(status.code()),
             reason,
             message,
         }

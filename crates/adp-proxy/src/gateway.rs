@@ -69,21 +69,8 @@ fn authorization<T>(request: &Request<T>) -> Option<String> {
 
 /// Failures on the way to the upstream, as gRPC statuses with ErrorInfo.
 fn proxy_status(error: ProxyError) -> Status {
-    let (code, reason) = match &error {
-        ProxyError::Unauthenticated(_) => (Code::Unauthenticated, Reason::Unauthenticated),
-        ProxyError::PassthroughAudience { .. } => {
-            (Code::Unauthenticated, Reason::PassthroughTokenAudience)
-        }
-        ProxyError::UnknownServer(_) => (Code::NotFound, Reason::McpServerNotFound),
-        ProxyError::Disabled(_) => (Code::FailedPrecondition, Reason::McpServerDisabled),
-        ProxyError::NoUpstream(_) => (Code::FailedPrecondition, Reason::NoUpstream),
-        ProxyError::NoConfig => (Code::Unavailable, Reason::ConfigNotReady),
-        ProxyError::UpstreamTimeout(_) => (Code::DeadlineExceeded, Reason::UpstreamTimeout),
-        ProxyError::Upstream(_) => (Code::Unavailable, Reason::UpstreamUnavailable),
-        _ => (Code::InvalidArgument, Reason::InvalidRequest),
-    };
-    ApiError::new(code, error.to_string())
-        .with_reason(reason)
+    ApiError::new(error.code(), error.to_string())
+        .with_reason(error.reason())
         .into()
 }
 
@@ -385,6 +372,54 @@ impl Gateway {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The gateway's answers follow each error's own class; they used to fall into
+    /// INVALID_ARGUMENT for a refused origin, a body too large or a credential failure.
+    #[test]
+    fn gateway_statuses_follow_the_error_class() {
+        let cases = [
+            (
+                ProxyError::OriginRefused("https://evil".into()),
+                tonic::Code::PermissionDenied,
+                "ORIGIN_NOT_ALLOWED",
+            ),
+            (
+                ProxyError::TooLarge(10),
+                tonic::Code::ResourceExhausted,
+                "BODY_TOO_LARGE",
+            ),
+            (
+                ProxyError::BodyTimeout(30),
+                tonic::Code::DeadlineExceeded,
+                "REQUEST_BODY_TIMEOUT",
+            ),
+            (
+                ProxyError::UnknownSession,
+                tonic::Code::NotFound,
+                "SESSION_NOT_FOUND",
+            ),
+            (
+                ProxyError::Credential {
+                    code: Code::ResourceExhausted,
+                    reason: String::new(),
+                    message: "slow down".into(),
+                },
+                tonic::Code::ResourceExhausted,
+                "CREDENTIAL_UNAVAILABLE",
+            ),
+            (
+                ProxyError::UpstreamTimeout(3),
+                tonic::Code::DeadlineExceeded,
+                "UPSTREAM_TIMEOUT",
+            ),
+        ];
+        for (error, code, reason) in cases {
+            let status = proxy_status(error);
+            assert_eq!(status.code(), code, "{status:?}");
+            let info = tonic_types::StatusExt::get_details_error_info(&status).expect("ErrorInfo");
+            assert_eq!(info.reason, reason);
+        }
+    }
 
     #[test]
     fn grpc_timeouts_parse_in_every_unit() {

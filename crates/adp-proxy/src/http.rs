@@ -203,7 +203,7 @@ async fn credential(state: &AppState, admitted: &Admitted) -> Result<Credentiale
         Err(CredentialError::Consent(consent)) => Ok(Credentialed::Consent(consent)),
         Err(CredentialError::Refused(status)) => Err(ProxyError::from_status(&status)),
         Err(other) => Err(ProxyError::Credential {
-            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: adp_core::Code::Unavailable,
             reason: String::new(),
             message: other.to_string(),
         }),
@@ -389,7 +389,7 @@ async fn bodiless(
         Credentialed::Header(header) => header,
         Credentialed::Consent(consent) => {
             return Err(ProxyError::Credential {
-                status: StatusCode::FORBIDDEN,
+                code: adp_core::Code::PermissionDenied,
                 reason: consent.reason.clone(),
                 message: format!("{} (connect at {})", consent.message, consent.authorize_url),
             });
