@@ -26,11 +26,10 @@ use crate::control_plane::ConsentRequired;
 use crate::keys::Subkey;
 use crate::mcp::{ClientView, V2025_11_25};
 
-/// The JSON-RPC code for "connect an upstream account first" where the protocol has no
-/// form of its own; outside the range JSON-RPC and MCP reserve.
-pub const CONSENT_REQUIRED_CODE: i64 = -31001;
-pub const URL_ELICITATION_REQUIRED_CODE: i64 = -32042;
-pub const MISSING_CAPABILITY_CODE: i64 = -32021;
+use crate::errors::code::{
+    CONSENT_REQUIRED as CONSENT_REQUIRED_CODE, MISSING_CAPABILITY as MISSING_CAPABILITY_CODE,
+    URL_ELICITATION_REQUIRED as URL_ELICITATION_REQUIRED_CODE,
+};
 /// How long a sealed `requestState` may be replayed (once).
 const REQUEST_STATE_TTL: Duration = Duration::from_secs(600);
 /// Methods that may answer with `input_required` (MRTR).

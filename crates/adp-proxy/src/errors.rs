@@ -9,10 +9,21 @@ use serde_json::{Value, json};
 
 use crate::consent::Reply;
 
-/// JSON-RPC codes for proxy failures, inside the implementation-defined server range.
+/// Every JSON-RPC error code the proxy answers with or reads, in one place: the
+/// official SDK's constants where it has them, then MCP's URL elicitation code, then
+/// the proxy's own failures inside the implementation-defined server range.
 pub mod code {
-    pub const PARSE_ERROR: i64 = -32700;
-    pub const INVALID_PARAMS: i64 = -32602;
+    use rmcp::model::ErrorCode;
+
+    pub const PARSE_ERROR: i64 = ErrorCode::PARSE_ERROR.0 as i64;
+    pub const METHOD_NOT_FOUND: i64 = ErrorCode::METHOD_NOT_FOUND.0 as i64;
+    pub const INVALID_PARAMS: i64 = ErrorCode::INVALID_PARAMS.0 as i64;
+    pub const MISSING_CAPABILITY: i64 = ErrorCode::MISSING_REQUIRED_CLIENT_CAPABILITY.0 as i64;
+    /// `URLElicitationRequiredError` (MCP 2025-11-25); not in the SDK yet.
+    pub const URL_ELICITATION_REQUIRED: i64 = -32042;
+    /// "Connect an upstream account first" where the protocol has no form of its own;
+    /// outside the range JSON-RPC and MCP reserve.
+    pub const CONSENT_REQUIRED: i64 = -31001;
     pub const UNAUTHENTICATED: i64 = -32001;
     pub const FORBIDDEN: i64 = -32003;
     pub const NOT_FOUND: i64 = -32004;

@@ -105,9 +105,9 @@ fn call_status(error: CallError) -> Status {
             .with_reason(adp_core::Reason::UpstreamUnavailable)
             .into(),
         CallError::Mcp { code, message } => {
-            let grpc = match code {
-                -32602 => Code::InvalidArgument,
-                -32601 => Code::NotFound,
+            let grpc = match i64::from(code) {
+                crate::errors::code::INVALID_PARAMS => Code::InvalidArgument,
+                crate::errors::code::METHOD_NOT_FOUND => Code::NotFound,
                 _ => Code::Unknown,
             };
             ApiError::new(grpc, format!("the upstream MCP server answered: {message}"))
