@@ -11,9 +11,9 @@
 //! All but the -32021 answer go out with HTTP 200: MCP SDKs surface a JSON-RPC error
 //! only from a 2xx response.
 
-use adp_core::Reason;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use adp_core::Reason;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};

@@ -2,7 +2,6 @@
 //! `GetUpstreamCredential`. Both carry the proxy's own JWT, re-read from its file on
 //! every call so a rotated token is picked up without a restart.
 
-use adp_core::Reason;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
@@ -10,6 +9,7 @@ use adp_api::v1 as pb;
 use adp_api::v1::config_discovery_service_client::ConfigDiscoveryServiceClient;
 use adp_api::v1::connection_service_client::ConnectionServiceClient;
 use adp_api::v1::token_service_client::TokenServiceClient;
+use adp_core::Reason;
 use http::{HeaderName, HeaderValue};
 use secrecy::SecretString;
 use tonic::metadata::MetadataValue;

@@ -1,6 +1,6 @@
 //! Every way a proxied MCP call can fail, and the one place each becomes an HTTP status
-//! and a JSON-RPC error. Consent conditions are not here: they are answers in the
-//! protocol's own form (see `consent`).
+//! and a JSON-RPC error, or a gRPC status for the gateway. Consent conditions are not
+//! here: they are answers in the protocol's own form (see `consent`).
 
 use adp_core::Reason;
 use axum::response::{IntoResponse, Response};
@@ -164,6 +164,13 @@ impl ProxyError {
     /// The error's `ErrorInfo` reason.
     pub fn reason(&self) -> Reason {
         self.parts().2
+    }
+
+    /// The gRPC gateway's answer: the error's class, with ErrorInfo.
+    pub fn into_status(self) -> tonic::Status {
+        adp_core::ApiError::new(self.code(), self.to_string())
+            .with_reason(self.reason())
+            .into()
     }
 
     /// The response for a request whose JSON-RPC id was `id`.

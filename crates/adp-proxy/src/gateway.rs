@@ -2,15 +2,14 @@
 //! official SDK, rmcp), with one upstream session per (user, server) that carries that
 //! user's credential exactly as the HTTP path injects it.
 
-use adp_core::Reason;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use adp_api::v1 as pb;
 use adp_api::v1::mcp_gateway_service_server::McpGatewayService;
-use adp_core::ApiError;
 use adp_core::error::Code;
+use adp_core::{ApiError, Reason};
 use tokio::sync::mpsc;
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
@@ -65,13 +64,6 @@ fn authorization<T>(request: &Request<T>) -> Option<String> {
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
-}
-
-/// Failures on the way to the upstream, as gRPC statuses with ErrorInfo.
-fn proxy_status(error: ProxyError) -> Status {
-    ApiError::new(error.code(), error.to_string())
-        .with_reason(error.reason())
-        .into()
 }
 
 /// A credential refusal: consent conditions pass on the control plane's own status
@@ -129,7 +121,7 @@ impl Gateway {
         self.shared
             .admit(server, authorization(request).as_deref())
             .await
-            .map_err(proxy_status)
+            .map_err(ProxyError::into_status)
     }
 
     fn limit(&self, deadline: Option<Duration>) -> Duration {
@@ -414,7 +406,7 @@ mod tests {
             ),
         ];
         for (error, code, reason) in cases {
-            let status = proxy_status(error);
+            let status = error.into_status();
             assert_eq!(status.code(), code, "{status:?}");
             let info = tonic_types::StatusExt::get_details_error_info(&status).expect("ErrorInfo");
             assert_eq!(info.reason, reason);
