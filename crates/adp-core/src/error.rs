@@ -344,22 +344,24 @@ mod tests {
     use super::*;
     use tonic_types::StatusExt;
 
+    const EVERY_CODE: [Code; 12] = [
+        Code::InvalidArgument,
+        Code::NotFound,
+        Code::AlreadyExists,
+        Code::FailedPrecondition,
+        Code::Aborted,
+        Code::Unauthenticated,
+        Code::PermissionDenied,
+        Code::ResourceExhausted,
+        Code::Unavailable,
+        Code::DeadlineExceeded,
+        Code::Internal,
+        Code::Unknown,
+    ];
+
     #[test]
     fn a_relayed_grpc_code_keeps_its_class() {
-        for code in [
-            Code::InvalidArgument,
-            Code::NotFound,
-            Code::AlreadyExists,
-            Code::FailedPrecondition,
-            Code::Aborted,
-            Code::Unauthenticated,
-            Code::PermissionDenied,
-            Code::ResourceExhausted,
-            Code::Unavailable,
-            Code::DeadlineExceeded,
-            Code::Internal,
-            Code::Unknown,
-        ] {
+        for code in EVERY_CODE {
             assert_eq!(Code::from_grpc(code.grpc()), code);
         }
         assert_eq!(Code::from_grpc(tonic::Code::Internal).http_status(), 500);
@@ -401,19 +403,7 @@ mod tests {
 
     #[test]
     fn every_code_maps_to_an_http_status_in_the_error_range() {
-        for code in [
-            Code::InvalidArgument,
-            Code::NotFound,
-            Code::AlreadyExists,
-            Code::FailedPrecondition,
-            Code::Aborted,
-            Code::Unauthenticated,
-            Code::PermissionDenied,
-            Code::ResourceExhausted,
-            Code::Unavailable,
-            Code::DeadlineExceeded,
-            Code::Internal,
-        ] {
+        for code in EVERY_CODE {
             assert!((400..600).contains(&code.http_status()), "{code:?}");
         }
     }

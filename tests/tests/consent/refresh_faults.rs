@@ -33,6 +33,18 @@ async fn credential_within(
         .map(|response| response.into_inner().header_value)
 }
 
+/// A world where alice connected and her token is now within 2.5 s of expiry (inside
+/// the 3 s refresh window), with the token she had.
+async fn alice_near_expiry(options: Options) -> (World, String) {
+    let world = World::start(options).await;
+    world.consent(&world.browser(), "alice").await;
+    let old = world.bearer("alice").await;
+    world
+        .sleep_until_expiry_within("alice", Duration::from_millis(2500))
+        .await;
+    (world, old)
+}
+
 /// `GetUpstreamCredential` for `subject` in its own task, with no deadline.
 fn spawn_credential(
     world: &World,
@@ -56,12 +68,7 @@ fn served_refreshes(world_stats: &adp_e2e::oidc::TokenStats) -> u64 {
 #[tokio::test]
 async fn a_caller_hanging_up_mid_refresh_keeps_the_rotated_token() {
     bounded(TEST_LIMIT, async {
-        let world = World::start(short_tokens()).await;
-        world.consent(&world.browser(), "alice").await;
-        let old = world.bearer("alice").await;
-        world
-            .sleep_until_expiry_within("alice", Duration::from_millis(2500))
-            .await;
+        let (world, old) = alice_near_expiry(short_tokens()).await;
 
         // the provider rotates the refresh token at once and answers 3 s later; the
         // caller's deadline is 0.5 s
@@ -177,12 +184,7 @@ async fn a_lost_refresh_answer_ends_the_connection_clearly_where_the_provider_de
 #[tokio::test]
 async fn a_vault_rewrap_during_a_refresh_loses_nothing() {
     bounded(TEST_LIMIT, async {
-        let mut world = World::start(short_tokens()).await;
-        world.consent(&world.browser(), "alice").await;
-        let old = world.bearer("alice").await;
-        world
-            .sleep_until_expiry_within("alice", Duration::from_millis(2500))
-            .await;
+        let (mut world, old) = alice_near_expiry(short_tokens()).await;
 
         // a refresh in flight (the answer takes 3 s) while the operator rotates the
         // vault key and re-wraps every row
@@ -250,12 +252,7 @@ async fn idle_connections_are_refreshed_in_the_background_when_asked() {
 #[tokio::test]
 async fn a_shutdown_mid_refresh_waits_for_the_rotated_token_to_be_stored() {
     bounded(TEST_LIMIT, async {
-        let mut world = World::start(short_tokens()).await;
-        world.consent(&world.browser(), "alice").await;
-        let old = world.bearer("alice").await;
-        world
-            .sleep_until_expiry_within("alice", Duration::from_millis(2500))
-            .await;
+        let (mut world, old) = alice_near_expiry(short_tokens()).await;
         world
             .auth_server
             .set_token_fault(TokenFault::late_answer(Duration::from_secs(3)).times(1))
