@@ -1,4 +1,4 @@
-//! Boots a proxy from its settings: config subscriber, credential cache, upstream client,
+//! Boots a proxy from its settings: config feed, credential cache, upstream client,
 //! and the listener. Tests start it on port 0 the same way the binary does.
 
 use std::net::SocketAddr;
@@ -13,15 +13,15 @@ use tokio::sync::{oneshot, watch};
 
 use crate::callers::Callers;
 use crate::consent::RequestStates;
-use crate::control_plane::ControlPlane;
-use crate::credentials::{CredentialCache, Revocations};
+use crate::control_plane_client::ControlPlaneClient;
+use crate::credential_cache::{CredentialCache, Revocations};
+use crate::feed;
 use crate::forward::Upstream;
 use crate::gateway::Gateway;
-use crate::http::{AppState, Shared, dispatch, router};
 use crate::keys::StateKeys;
+use crate::mcp_http::{AppState, Shared, dispatch, router};
 use crate::session_ids::SessionIds;
 use crate::settings::{LogFormat, Settings};
-use crate::subscriber;
 use crate::upstream_sessions::UpstreamSessions;
 use adp_api::v1::mcp_gateway_service_server::McpGatewayServiceServer;
 
@@ -38,7 +38,7 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    /// Starts the config subscriber on the calling runtime and one serving thread per
+    /// Starts the config feed on the calling runtime and one serving thread per
     /// worker, each with its own single-threaded runtime and its own `SO_REUSEPORT`
     /// listener on the same address, like nginx's workers: a request is read, forwarded
     /// and answered on one thread, with no cross-thread wake-ups on the hot path.
@@ -54,7 +54,7 @@ impl Proxy {
             &verifier_config.key_source,
         )?;
         let verifier = Verifier::new(verifier_config)?;
-        let control_plane = ControlPlane::new(
+        let control_plane = ControlPlaneClient::new(
             &settings.control_plane_url,
             settings.proxy_token_file.clone(),
         )
@@ -62,14 +62,14 @@ impl Proxy {
         let tls = crate::tls::client_config(settings.upstream_ca_file.as_deref())?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let revocations = Arc::new(Revocations::default());
-        let config = subscriber::spawn(
+        let feed = feed::spawn(
             control_plane.clone(),
             settings.node_id(),
             revocations.clone(),
             shutdown_rx.clone(),
         );
         let shared = Arc::new(Shared {
-            config,
+            feed,
             control_plane: control_plane.clone(),
             callers: Callers::new(verifier, settings.credential_cache_size),
             credentials: CredentialCache::new(

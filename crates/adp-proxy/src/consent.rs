@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::bounded::BoundedMap;
-use crate::control_plane::ConsentRequired;
+use crate::control_plane_client::ConsentRequired;
 use crate::keys::Subkey;
 use crate::mcp::{ClientView, V2025_11_25};
 

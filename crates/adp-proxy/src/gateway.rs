@@ -15,7 +15,7 @@ use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use crate::control_plane::{ConsentRequired, CredentialError};
+use crate::control_plane_client::{ConsentRequired, CredentialError};
 use crate::errors::ProxyError;
 use crate::shared::{Admitted, Shared};
 use crate::upstream_sessions::{CallError, UpstreamSessions};
@@ -328,7 +328,7 @@ impl Gateway {
         consent: &ConsentRequired,
     ) -> pb::ConsentRequiredEvent {
         let device_only = {
-            let table = self.shared.config.table.borrow();
+            let table = self.shared.feed.table.borrow();
             table
                 .providers
                 .get(&consent.provider_name)

@@ -1,5 +1,5 @@
 //! What every worker thread and both front doors (MCP over HTTP, gRPC gateway) share:
-//! the config, verified callers, cached credentials, and the first steps of every call.
+//! the config feed, verified callers, cached credentials, and the first steps of every call.
 
 use std::sync::Arc;
 
@@ -10,17 +10,17 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::callers::{Audience, Callers};
 use crate::consent::RequestStates;
-use crate::control_plane::{ControlPlane, CredentialError};
-use crate::credentials::{CacheKey, CredentialCache};
+use crate::control_plane_client::{ControlPlaneClient, CredentialError};
+use crate::credential_cache::{CacheKey, CredentialCache};
 use crate::errors::ProxyError;
+use crate::feed::Feed;
 use crate::routes::Route;
 use crate::session_ids::SessionIds;
-use crate::subscriber::ConfigHandle;
 
 #[derive(Debug)]
 pub struct Shared {
-    pub config: ConfigHandle,
-    pub control_plane: ControlPlane,
+    pub feed: Feed,
+    pub control_plane: ControlPlaneClient,
     pub callers: Callers,
     pub credentials: CredentialCache,
     pub session_ids: SessionIds,
@@ -52,11 +52,11 @@ impl Shared {
         server: &str,
         authorization: Option<&str>,
     ) -> Result<Admitted, ProxyError> {
-        if !self.config.status.borrow().has_config {
+        if !self.feed.status.borrow().has_config {
             return Err(ProxyError::NoConfig);
         }
         let route = self
-            .config
+            .feed
             .table
             .borrow()
             .servers

@@ -12,7 +12,7 @@ use adp_core::identity::Identity;
 use secrecy::SecretString;
 
 use crate::bounded::BoundedMap;
-use crate::control_plane::{ControlPlane, Credential, CredentialError};
+use crate::control_plane_client::{ControlPlaneClient, Credential, CredentialError};
 use crate::routes::Route;
 
 /// Refetch this long before the upstream token expires, so a call never carries a token
@@ -118,7 +118,7 @@ struct Entry {
 
 #[derive(Debug)]
 pub struct CredentialCache {
-    control_plane: ControlPlane,
+    control_plane: ControlPlaneClient,
     entries: BoundedMap<CacheKey, Entry>,
     revocations: Arc<Revocations>,
     deadline: Duration,
@@ -126,7 +126,7 @@ pub struct CredentialCache {
 
 impl CredentialCache {
     pub fn new(
-        control_plane: ControlPlane,
+        control_plane: ControlPlaneClient,
         capacity: usize,
         deadline: Duration,
         revocations: Arc<Revocations>,

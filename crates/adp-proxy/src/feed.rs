@@ -1,14 +1,15 @@
-//! Keeps the routing table current from the control plane's config stream: a background
-//! task feeding a `watch` channel, reconnecting with back-off and resuming from the last
-//! applied revision. Until a new config arrives the last good one keeps serving.
+//! The feed: the control plane's data-plane config (`WatchConfig`) kept current as a
+//! routing table by one background task feeding a `watch` channel, reconnecting with
+//! back-off and resuming from the last applied revision. Until a new config arrives the
+//! last good one keeps serving. (The proxy's own process settings are `settings`.)
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::control_plane::ControlPlane;
-use crate::credentials::Revocations;
+use crate::control_plane_client::ControlPlaneClient;
+use crate::credential_cache::Revocations;
 use crate::routes::RoutingTable;
 
 /// The control plane sends a heartbeat every 5 s; three missed means the stream is dead.
@@ -17,7 +18,7 @@ const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ConfigStatus {
+pub struct FeedStatus {
     /// A stream to the control plane is open.
     pub connected: bool,
     /// At least one config has been applied since start.
@@ -27,34 +28,34 @@ pub struct ConfigStatus {
 }
 
 #[derive(Clone, Debug)]
-pub struct ConfigHandle {
+pub struct Feed {
     pub table: watch::Receiver<Arc<RoutingTable>>,
-    pub status: watch::Receiver<ConfigStatus>,
+    pub status: watch::Receiver<FeedStatus>,
 }
 
 pub fn spawn(
-    control_plane: ControlPlane,
+    control_plane: ControlPlaneClient,
     node_id: String,
     revocations: Arc<Revocations>,
     mut shutdown: watch::Receiver<bool>,
-) -> ConfigHandle {
+) -> Feed {
     let (table_tx, table) = watch::channel(Arc::new(RoutingTable::default()));
-    let (status_tx, status) = watch::channel(ConfigStatus::default());
+    let (status_tx, status) = watch::channel(FeedStatus::default());
     tokio::spawn(async move {
         tokio::select! {
             () = run(control_plane, node_id, revocations, table_tx, status_tx) => {}
             _ = shutdown.wait_for(|stop| *stop) => {}
         }
     });
-    ConfigHandle { table, status }
+    Feed { table, status }
 }
 
 async fn run(
-    control_plane: ControlPlane,
+    control_plane: ControlPlaneClient,
     node_id: String,
     revocations: Arc<Revocations>,
     table: watch::Sender<Arc<RoutingTable>>,
-    status: watch::Sender<ConfigStatus>,
+    status: watch::Sender<FeedStatus>,
 ) {
     let mut backoff = BACKOFF_MIN;
     loop {
@@ -163,7 +164,7 @@ fn event_changes_config(event: &adp_api::v1::ConfigEvent) -> bool {
     )
 }
 
-fn disconnected(status: &watch::Sender<ConfigStatus>, error: String) {
+fn disconnected(status: &watch::Sender<FeedStatus>, error: String) {
     status.send_modify(|s| {
         if s.connected || s.last_error.as_deref() != Some(error.as_str()) {
             tracing::warn!(revision = s.revision, %error, "config stream down; serving the last good config");

@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use crate::consent::{self, Caller};
-use crate::control_plane::CredentialError;
+use crate::control_plane_client::CredentialError;
 use crate::errors::ProxyError;
 use crate::forward::Upstream;
 use crate::mcp::{ClientView, Message, header_version};
@@ -100,7 +100,7 @@ fn own(response: Response) -> http::Response<ProxyBody> {
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> Response {
-    let status = state.config.status.borrow().clone();
+    let status = state.feed.status.borrow().clone();
     let body = json!({
         "status": if status.has_config { "serving" } else { "waiting_for_config" },
         "config": {
@@ -194,7 +194,7 @@ fn from_upstream<B>(
 
 enum Credentialed {
     Header(Option<(http::HeaderName, http::HeaderValue)>),
-    Consent(Box<crate::control_plane::ConsentRequired>),
+    Consent(Box<crate::control_plane_client::ConsentRequired>),
 }
 
 async fn credential(state: &AppState, admitted: &Admitted) -> Result<Credentialed, ProxyError> {
@@ -277,7 +277,7 @@ async fn post(
     let header = match credential(state, &admitted).await? {
         Credentialed::Header(header) => header,
         Credentialed::Consent(consent) => {
-            let table = state.config.table.borrow().clone();
+            let table = state.feed.table.borrow().clone();
             let display = table.provider_display_name(&consent.provider_name);
             tracing::info!(
                 server,

@@ -1,6 +1,7 @@
-//! The proxy's two calls to the control plane: the config stream and
-//! `GetUpstreamCredential`. Both carry the proxy's own JWT, re-read from its file on
-//! every call so a rotated token is picked up without a restart.
+//! The proxy's gRPC client of the control plane: the config feed (`WatchConfig`) and
+//! `GetUpstreamCredential`, both carrying the proxy's own JWT, re-read from its file on
+//! every call so a rotated token is picked up without a restart; and, as the caller,
+//! the gateway's `WatchConnection` and `Connect`.
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
@@ -21,7 +22,7 @@ const PROXY_AUTHORIZATION: &str = "x-adp-proxy-authorization";
 const DEFAULT_CREDENTIAL_TTL: Duration = Duration::from_secs(60);
 
 #[derive(Clone, Debug)]
-pub struct ControlPlane {
+pub struct ControlPlaneClient {
     channel: Channel,
     token_file: Option<PathBuf>,
 }
@@ -63,15 +64,15 @@ pub enum CredentialError {
     BadHeader,
 }
 
-impl ControlPlane {
-    pub fn new(url: &str, token_file: Option<PathBuf>) -> anyhow::Result<ControlPlane> {
+impl ControlPlaneClient {
+    pub fn new(url: &str, token_file: Option<PathBuf>) -> anyhow::Result<ControlPlaneClient> {
         let channel = Endpoint::from_shared(url.to_owned())?
             .connect_timeout(Duration::from_secs(5))
             .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_secs(20))
             .keep_alive_timeout(Duration::from_secs(10))
             .connect_lazy();
-        Ok(ControlPlane {
+        Ok(ControlPlaneClient {
             channel,
             token_file,
         })
