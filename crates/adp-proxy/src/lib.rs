@@ -3,6 +3,9 @@
 //! config stream, serves MCP at `/mcp/{server}`, and injects each caller's own upstream
 //! credential into what it forwards.
 //!
+//! Only `app` (start and stop a proxy) and `settings` are public, for the binary; every
+//! other module is the crate's own.
+//!
 //! ```ignore
 //! let settings = adp_proxy::settings::Settings::resolve(std::env::args_os().collect(), &|k| std::env::var(k).ok())?;
 //! adp_proxy::app::Proxy::start(settings).await?.run_until_signal().await?;
@@ -10,23 +13,22 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
-pub mod bounded;
-pub mod callers;
-pub mod consent;
-pub mod control_plane_client;
-pub mod credential_cache;
-pub mod errors;
-pub mod feed;
-pub mod forward;
-pub mod gateway;
-pub mod injection;
-pub mod keys;
-pub mod legacy_sse;
-pub mod mcp;
-pub mod mcp_http;
-pub mod routes;
-pub mod session_ids;
+mod bounded;
+mod callers;
+mod consent;
+mod control_plane_client;
+mod credential_cache;
+mod errors;
+mod feed;
+mod forward;
+mod gateway;
+mod keys;
+mod legacy_sse;
+mod mcp;
+mod mcp_http;
+mod routes;
+mod session_ids;
 pub mod settings;
-pub mod shared;
-pub mod tls;
-pub mod upstream_sessions;
+mod shared;
+mod tls;
+mod upstream_sessions;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use adp_api::v1 as pb;
 use adp_api::v1::config_event::Kind;
-use adp_core::server::{Auth, McpServer, TokenInjection};
+use adp_core::server::{Auth, McpServer};
 use prost::Message;
 
 /// One MCP server as the proxy routes to it.
@@ -39,18 +39,6 @@ impl Route {
     /// Whether the proxy must ask the control plane for a credential to inject.
     pub fn needs_credential(&self) -> bool {
         !matches!(self.server.auth, Auth::None | Auth::TokenPassthrough)
-    }
-
-    pub fn injection(&self) -> Option<&TokenInjection> {
-        match &self.server.auth {
-            Auth::UserOAuth {
-                token_injection, ..
-            }
-            | Auth::ServiceAccountOAuth {
-                token_injection, ..
-            } => Some(token_injection),
-            _ => None,
-        }
     }
 }
 
