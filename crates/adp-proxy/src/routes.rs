@@ -24,16 +24,56 @@ pub struct Route {
     pub generation: u64,
 }
 
+/// Why a server from the feed cannot be routed to.
+#[derive(Debug, thiserror::Error)]
+enum RouteError {
+    #[error("the server config carries no server")]
+    MissingServer,
+    #[error("invalid server: {0}")]
+    InvalidServer(adp_core::ApiError),
+}
+
 impl Route {
-    fn from_config(config: &pb::ServerConfig) -> Option<Route> {
-        let server = McpServer::try_from(config.server.clone()?).ok()?;
-        Some(Route {
+    fn from_config(config: &pb::ServerConfig) -> Result<Route, RouteError> {
+        let server = config.server.clone().ok_or(RouteError::MissingServer)?;
+        let server = McpServer::try_from(server).map_err(RouteError::InvalidServer)?;
+        let upstream = match crate::forward::Target::parse(&config.upstream_url) {
+            Ok(target) => Some(target),
+            // empty: the server's source has no endpoint in this deployment
+            Err(_) if config.upstream_url.is_empty() => None,
+            Err(error) => {
+                tracing::warn!(
+                    server = %server.name,
+                    %error,
+                    "upstream URL from the config feed is unusable; calls to this server get 502"
+                );
+                None
+            }
+        };
+        Ok(Route {
             server,
-            upstream: crate::forward::Target::parse(&config.upstream_url).ok(),
+            upstream,
             upstream_url: config.upstream_url.clone(),
             legacy_sse: config.transport == pb::Transport::Sse as i32,
             generation: fingerprint(&config.encode_to_vec()),
         })
+    }
+
+    /// The route for `config`, or `None` with the reason logged: a server the feed
+    /// names but the proxy cannot route to is never dropped silently.
+    fn routable(config: &pb::ServerConfig) -> Option<Route> {
+        match Route::from_config(config) {
+            Ok(route) => Some(route),
+            Err(error) => {
+                let server = config.server.as_ref().map_or("", |s| s.name.as_str());
+                tracing::warn!(
+                    server,
+                    %error,
+                    "server from the config feed cannot be routed; not serving it"
+                );
+                None
+            }
+        }
     }
 
     /// Whether the proxy must ask the control plane for a credential to inject.
@@ -59,7 +99,7 @@ impl RoutingTable {
                     .servers
                     .iter()
                     .filter_map(|c| {
-                        Route::from_config(c).map(|r| (r.server.name.clone(), Arc::new(r)))
+                        Route::routable(c).map(|r| (r.server.name.clone(), Arc::new(r)))
                     })
                     .collect(),
                 providers: snapshot
@@ -74,7 +114,7 @@ impl RoutingTable {
                     next.servers.remove(name);
                 }
                 for config in &delta.upserted_servers {
-                    if let Some(route) = Route::from_config(config) {
+                    if let Some(route) = Route::routable(config) {
                         next.servers
                             .insert(route.server.name.clone(), Arc::new(route));
                     }
@@ -109,4 +149,65 @@ fn fingerprint(bytes: &[u8]) -> u64 {
     let mut first = [0u8; 8];
     first.copy_from_slice(&digest[..8]);
     u64::from_le_bytes(first)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use adp_core::server::Source;
+
+    use super::*;
+
+    fn server_config(server: Option<pb::McpServer>) -> pb::ServerConfig {
+        pb::ServerConfig {
+            server,
+            upstream_url: "http://127.0.0.1:9/mcp".into(),
+            transport: pb::Transport::StreamableHttp as i32,
+        }
+    }
+
+    fn good(name: &str) -> pb::McpServer {
+        pb::McpServer::from(&McpServer {
+            name: name.into(),
+            description: String::new(),
+            enabled: true,
+            source: Source::Remote {
+                url: "http://127.0.0.1:9/mcp".into(),
+                transport: adp_core::server::Transport::StreamableHttp,
+            },
+            auth: Auth::None,
+        })
+    }
+
+    #[test]
+    fn a_server_that_cannot_be_converted_is_refused_with_its_reason() {
+        let no_source = pb::McpServer {
+            name: "broken".into(),
+            source: None,
+            ..good("broken")
+        };
+        assert!(matches!(
+            Route::from_config(&server_config(None)),
+            Err(RouteError::MissingServer)
+        ));
+        let error = Route::from_config(&server_config(Some(no_source.clone()))).unwrap_err();
+        assert!(matches!(error, RouteError::InvalidServer(_)), "{error}");
+        assert!(error.to_string().contains("remote or managed"), "{error}");
+
+        let event = pb::ConfigEvent {
+            revision: 3,
+            kind: Some(Kind::Snapshot(pb::ConfigSnapshot {
+                servers: vec![
+                    server_config(Some(good("tools"))),
+                    server_config(Some(no_source)),
+                    server_config(None),
+                ],
+                providers: vec![],
+            })),
+        };
+        let table = RoutingTable::default().apply(&event);
+        assert_eq!(table.revision, 3);
+        assert_eq!(table.servers.len(), 1);
+        assert!(table.servers.contains_key("tools"));
+    }
 }
