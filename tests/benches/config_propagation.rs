@@ -54,7 +54,7 @@ async fn main() {
             resume_revision: 0,
         });
         request.metadata_mut().insert(
-            "x-adp-proxy-authorization",
+            adp_core::metadata::PROXY_AUTHORIZATION,
             format!("Bearer {proxy}").parse().unwrap(),
         );
         let mut stream = ConfigDiscoveryServiceClient::new(channel)

@@ -25,7 +25,7 @@ async fn watch(
         resume_revision,
     });
     request.metadata_mut().insert(
-        "x-adp-proxy-authorization",
+        adp_core::metadata::PROXY_AUTHORIZATION,
         format!("Bearer {token}").parse().unwrap(),
     );
     Ok(ConfigDiscoveryServiceClient::new(cp.channel().await)

@@ -2,9 +2,7 @@
 
 use adp_core::ApiError;
 use adp_core::identity::{AuthError, Identity, Verifier, bearer_token};
-
-/// Metadata key of a proxy's own credential.
-pub const PROXY_AUTHORIZATION: &str = "x-adp-proxy-authorization";
+use adp_core::metadata::PROXY_AUTHORIZATION;
 
 #[derive(Clone, Debug)]
 pub struct Authenticator {

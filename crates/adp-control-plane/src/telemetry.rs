@@ -20,7 +20,7 @@ pub fn init(format: LogFormat) {
 pub fn grpc_span<B>(request: &http::Request<B>) -> tracing::Span {
     let request_id = request
         .headers()
-        .get("x-request-id")
+        .get(adp_core::metadata::REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-");
     tracing::info_span!("grpc", method = %request.uri().path(), request_id = %request_id)

@@ -14,6 +14,7 @@ pub mod fieldmask;
 pub mod identity;
 pub mod json_struct;
 pub mod listing;
+pub mod metadata;
 pub mod provider;
 pub mod reason;
 pub mod resource;

@@ -11,13 +11,13 @@ use adp_api::v1::config_discovery_service_client::ConfigDiscoveryServiceClient;
 use adp_api::v1::connection_service_client::ConnectionServiceClient;
 use adp_api::v1::token_service_client::TokenServiceClient;
 use adp_core::Reason;
+use adp_core::metadata::PROXY_AUTHORIZATION;
 use http::{HeaderName, HeaderValue};
 use secrecy::SecretString;
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Channel, Endpoint};
 use tonic_types::StatusExt;
 
-const PROXY_AUTHORIZATION: &str = "x-adp-proxy-authorization";
 /// A credential without an expiry is reused this long.
 const DEFAULT_CREDENTIAL_TTL: Duration = Duration::from_secs(60);
 

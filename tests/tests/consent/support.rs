@@ -509,7 +509,7 @@ pub fn credential_request(
     };
     if let Some(proxy) = proxy {
         request.metadata_mut().insert(
-            "x-adp-proxy-authorization",
+            adp_core::metadata::PROXY_AUTHORIZATION,
             format!("Bearer {proxy}").parse().unwrap(),
         );
     }
