@@ -13,7 +13,7 @@ use adp_api::v1::mcp_server_service_server::McpServerServiceServer;
 use adp_api::v1::o_auth_provider_service_server::OAuthProviderServiceServer;
 use adp_api::v1::secret_service_server::SecretServiceServer;
 use adp_api::v1::token_service_server::TokenServiceServer;
-use adp_core::identity::{KeySource, Verifier, VerifierConfig};
+use adp_core::identity::{KeySource, Verifier};
 use adp_core::validation::RequestValidator;
 use adp_listener::{ConnectionSlots, Listener};
 use adp_oauth::{EndpointPolicy, OAuthClient, RetryPolicy};
@@ -28,7 +28,7 @@ use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::auth::Authenticator;
-use crate::config::{JwtKeys, Settings};
+use crate::config::Settings;
 use crate::config_feed::ConfigFeed;
 use crate::connections::Connections;
 use crate::credentials::CredentialIssuer;
@@ -92,7 +92,7 @@ impl ControlPlane {
         )?);
         let sign_in = match settings.sign_in.clone() {
             Some(sign_in) => {
-                if let Some(jwt_issuer) = &settings.jwt_issuer
+                if let Some(jwt_issuer) = &settings.jwt.issuer
                     && jwt_issuer.trim_end_matches('/') != sign_in.issuer
                 {
                     tracing::warn!(%jwt_issuer, oidc_issuer = %sign_in.issuer, "ADP_OIDC_ISSUER differs from ADP_JWT_ISSUER: connections made on the Connections page will not be the ones JWT callers use");
@@ -115,8 +115,7 @@ impl ControlPlane {
             }
             None => None,
         };
-        let development = settings.insecure_development
-            || matches!(settings.jwt_keys, JwtKeys::GeneratedDevSecret(_));
+        let development = settings.insecure_development || settings.jwt.keys.is_none();
         let consent_binding = ConsentBinding::choose(sign_in.is_some(), development);
         match consent_binding {
             ConsentBinding::SignedIn => {}
@@ -255,10 +254,10 @@ fn open_vault(path: &Path) -> anyhow::Result<Vault> {
 }
 
 fn build_verifier(settings: &Settings) -> anyhow::Result<Verifier> {
-    let key_source = match &settings.jwt_keys {
-        JwtKeys::Jwks(url) => KeySource::jwks(url.clone(), settings.upstream_ca_file.clone()),
-        JwtKeys::Hs256SecretFile(path) => KeySource::hs256_from_file(path)?,
-        JwtKeys::GeneratedDevSecret(path) => {
+    let key_source = match &settings.jwt.keys {
+        Some(keys) => keys.key_source(settings.upstream_ca_file.clone())?,
+        None => {
+            let path = settings.dev_jwt_secret_file();
             if !path.exists() {
                 write_dev_secret(path)?;
                 tracing::warn!(path = %path.display(), "no JWT verification configured: generated a development HS256 secret; set ADP_JWKS_URL in production");
@@ -268,12 +267,10 @@ fn build_verifier(settings: &Settings) -> anyhow::Result<Verifier> {
             KeySource::hs256_from_file(path)?
         }
     };
-    let mut config = VerifierConfig::new(key_source);
-    config.issuer = settings.jwt_issuer.clone();
-    config.audience = settings.jwt_audience.clone();
-    config.permissions_claim = settings.permissions_claim.clone();
     // with a JWKS: issuer and audience required, https unless insecure development
-    adp_core::identity::check_jwt_settings(&config, settings.insecure_development)?;
+    let config = settings
+        .jwt
+        .verifier_config(key_source, settings.insecure_development)?;
     Ok(Verifier::new(config)?)
 }
 

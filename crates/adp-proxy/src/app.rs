@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use adp_core::identity::{KeySource, Verifier, VerifierConfig, check_jwt_settings};
+use adp_core::identity::{Verifier, VerifierConfig};
 use adp_listener::{ConnectionSlots, Listener};
 use anyhow::Context;
 use tokio::net::{TcpListener, TcpSocket};
@@ -21,9 +21,10 @@ use crate::gateway::Gateway;
 use crate::keys::StateKeys;
 use crate::mcp_http::{AppState, Shared, dispatch, router};
 use crate::session_ids::SessionIds;
-use crate::settings::{LogFormat, Settings};
+use crate::settings::Settings;
 use crate::upstream_sessions::UpstreamSessions;
 use adp_api::v1::mcp_gateway_service_server::McpGatewayServiceServer;
+use adp_settings::shared::LogFormat;
 
 /// How long in-flight calls get to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -75,7 +76,7 @@ impl Proxy {
             credentials: CredentialCache::new(
                 control_plane,
                 settings.credential_cache_size,
-                settings.upstream_timeout(),
+                settings.upstream_timeout,
                 revocations,
             ),
             session_ids: SessionIds::new(keys.session_id),
@@ -86,15 +87,15 @@ impl Proxy {
         let gateway = Gateway {
             shared: shared.clone(),
             sessions: UpstreamSessions::new(tls.clone(), settings.credential_cache_size)?,
-            upstream_timeout: settings.upstream_timeout(),
-            max_consent_wait: settings.max_consent_wait(),
+            upstream_timeout: settings.upstream_timeout,
+            max_consent_wait: settings.max_consent_wait,
         };
         let count = match settings.worker_threads {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
             n => n,
         };
         // one limit for all workers: whichever frees a slot serves the next connection
-        let slots = ConnectionSlots::new(settings.max_connections);
+        let slots = ConnectionSlots::new(settings.limits.max_connections);
         let mut addr = settings.addr;
         let mut workers = Vec::with_capacity(count);
         for index in 0..count {
@@ -180,7 +181,7 @@ impl Worker {
             let listening = listen(self.addr).and_then(|listener| {
                 let upstream = Upstream::new(
                     self.tls.clone(),
-                    self.settings.upstream_timeout(),
+                    self.settings.upstream_timeout,
                     self.settings.upstream_pool_max_idle,
                 )?;
                 Ok((listener, upstream))
@@ -201,7 +202,7 @@ impl Worker {
                 upstream,
             });
             let app = router(state.clone()).merge(grpc);
-            let listener = Listener::new(listener, self.settings.limits(), self.slots, "proxy");
+            let listener = Listener::new(listener, self.settings.limits, self.slots, "proxy");
             let service = hyper::service::service_fn(move |request| {
                 dispatch(state.clone(), app.clone(), request)
             });
@@ -233,29 +234,17 @@ fn listen(addr: SocketAddr) -> anyhow::Result<TcpListener> {
 /// How callers' JWTs are verified, refused when it would be weak (see
 /// `adp_core::identity::check_jwt_settings`).
 fn verifier_config(settings: &Settings) -> anyhow::Result<VerifierConfig> {
-    let key_source = match (&settings.jwks_url, &settings.jwt_hs256_secret_file) {
-        (Some(url), _) => KeySource::jwks(url.clone(), settings.upstream_ca_file.clone()),
-        (None, Some(path)) => KeySource::hs256_from_file(path)?,
-        (None, None) => anyhow::bail!(
+    let Some(keys) = &settings.jwt.keys else {
+        anyhow::bail!(
             "set ADP_JWKS_URL (or ADP_JWT_HS256_SECRET_FILE for development) so the proxy can verify callers"
-        ),
+        );
     };
-    let mut config = VerifierConfig::new(key_source);
-    config.issuer = settings.jwt_issuer.clone();
-    config.audience = settings.jwt_audience.clone();
-    config.permissions_claim = settings.permissions_claim.clone();
-    check_jwt_settings(&config, settings.insecure_development)?;
-    Ok(config)
+    let key_source = keys.key_source(settings.upstream_ca_file.clone())?;
+    Ok(settings
+        .jwt
+        .verifier_config(key_source, settings.insecure_development)?)
 }
 
 pub fn init_logging(format: LogFormat) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder.try_init(),
-    };
+    adp_settings::shared::init_logging(format, "info");
 }

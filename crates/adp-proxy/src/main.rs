@@ -1,21 +1,19 @@
 use adp_proxy::app::{Proxy, init_logging};
-use adp_proxy::settings::Settings;
+use adp_proxy::settings::{Cli, Settings};
+use clap::Parser;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
-    let settings =
-        match Settings::resolve(std::env::args_os().collect(), &|k| std::env::var(k).ok()) {
-            Ok(settings) => settings,
-            Err(error) => match error.downcast::<clap::Error>() {
-                Ok(clap_error) => clap_error.exit(),
-                Err(error) => {
-                    eprintln!("adp-proxy: {error:#}");
-                    return std::process::ExitCode::from(2);
-                }
-            },
-        };
+    let cli = Cli::parse();
+    let settings = match Settings::resolve(&cli.flags, adp_settings::process_env()) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("adp-proxy: {error}");
+            return std::process::ExitCode::from(2);
+        }
+    };
     init_logging(settings.log_format);
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     runtime.enable_all();

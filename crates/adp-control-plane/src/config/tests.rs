@@ -1,20 +1,17 @@
 #![allow(clippy::unwrap_used)]
 
-use std::collections::HashMap;
-
 use super::*;
 
-fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-    let map: HashMap<String, String> = pairs
+fn env(pairs: &[(&str, &str)]) -> Env {
+    pairs
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    move |key| map.get(key).cloned()
+        .collect()
 }
 
 #[test]
 fn defaults_match_the_operating_contract() {
-    let settings = Settings::resolve(&Flags::default(), &env(&[])).unwrap();
+    let settings = Settings::resolve(&Flags::default(), env(&[])).unwrap();
     assert_eq!(settings.grpc_addr.to_string(), "127.0.0.1:7400");
     assert_eq!(settings.http_addr.to_string(), "127.0.0.1:7401");
     assert_eq!(settings.public_url, None);
@@ -28,11 +25,15 @@ fn defaults_match_the_operating_contract() {
         settings.public_url_for(on_port_zero),
         "http://127.0.0.1:40123"
     );
-    assert_eq!(settings.database_url, "sqlite://./adp-data/adp.db?mode=rwc");
-    assert_eq!(settings.permissions_claim, "permissions");
     assert_eq!(
-        settings.jwt_keys,
-        JwtKeys::GeneratedDevSecret("./adp-data/dev-jwt-secret".into())
+        *settings.database_url,
+        "sqlite://./adp-data/adp.db?mode=rwc"
+    );
+    assert_eq!(settings.jwt.permissions_claim, "permissions");
+    assert_eq!(settings.jwt.keys, None);
+    assert_eq!(
+        settings.dev_jwt_secret_file(),
+        Path::new("./adp-data/dev-jwt-secret")
     );
     assert!(!settings.insecure_loopback_http);
 }
@@ -46,14 +47,12 @@ fn flags_beat_env_beat_file() {
         "grpc_addr: 127.0.0.1:1001\nhttp_addr: 127.0.0.1:2001\ndata_dir: /from/file\n",
     )
     .unwrap();
-    let flags = Flags {
-        config: Some(file),
-        grpc_addr: Some("127.0.0.1:1003".parse().unwrap()),
-        ..Flags::default()
-    };
+    let flags = Flags::default()
+        .with_config(file)
+        .with("grpc_addr", "127.0.0.1:1003");
     let settings = Settings::resolve(
         &flags,
-        &env(&[
+        env(&[
             ("ADP_GRPC_ADDR", "127.0.0.1:1002"),
             ("ADP_HTTP_ADDR", "127.0.0.1:2002"),
         ]),
@@ -69,16 +68,11 @@ fn unknown_file_keys_and_bad_env_values_are_errors_that_name_them() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("adp.yaml");
     std::fs::write(&file, "grpc_adr: 127.0.0.1:1\n").unwrap();
-    let flags = Flags {
-        config: Some(file),
-        ..Flags::default()
-    };
-    let error = Settings::resolve(&flags, &env(&[]))
-        .unwrap_err()
-        .to_string();
+    let flags = Flags::default().with_config(file);
+    let error = Settings::resolve(&flags, env(&[])).unwrap_err().to_string();
     assert!(error.contains("grpc_adr"), "{error}");
 
-    let error = Settings::resolve(&Flags::default(), &env(&[("ADP_GRPC_ADDR", "nope")]))
+    let error = Settings::resolve(&Flags::default(), env(&[("ADP_GRPC_ADDR", "nope")]))
         .unwrap_err()
         .to_string();
     assert!(error.contains("ADP_GRPC_ADDR"), "{error}");
@@ -90,9 +84,13 @@ fn only_one_jwt_key_source() {
         ("ADP_JWKS_URL", "https://idp.example.com/jwks"),
         ("ADP_JWT_HS256_SECRET_FILE", "/s"),
     ]);
+    let error = Settings::resolve(&Flags::default(), both).unwrap_err();
     assert!(matches!(
-        Settings::resolve(&Flags::default(), &both),
-        Err(ConfigError::TwoKeySources)
+        error,
+        ConfigError::Setting(adp_settings::Error::Conflict {
+            one: "ADP_JWKS_URL",
+            other: "ADP_JWT_HS256_SECRET_FILE"
+        })
     ));
 }
 
@@ -100,7 +98,7 @@ fn only_one_jwt_key_source() {
 fn an_explicit_public_url_wins_over_the_listener() {
     let settings = Settings::resolve(
         &Flags::default(),
-        &env(&[("ADP_PUBLIC_URL", "https://adp.example.com/")]),
+        env(&[("ADP_PUBLIC_URL", "https://adp.example.com/")]),
     )
     .unwrap();
     let bound = "127.0.0.1:7401".parse().unwrap();
@@ -112,7 +110,7 @@ fn an_explicit_public_url_wins_over_the_listener() {
 
 #[test]
 fn sign_in_needs_issuer_and_client_id_and_openid() {
-    let settings = Settings::resolve(&Flags::default(), &env(&[])).unwrap();
+    let settings = Settings::resolve(&Flags::default(), env(&[])).unwrap();
     assert_eq!(settings.sign_in, None);
 
     let both = [
@@ -120,7 +118,7 @@ fn sign_in_needs_issuer_and_client_id_and_openid() {
         ("ADP_OIDC_CLIENT_ID", "adp-connections"),
         ("ADP_OIDC_CLIENT_SECRET_REF", "CONNECTIONS_CLIENT_SECRET"),
     ];
-    let sign_in = Settings::resolve(&Flags::default(), &env(&both))
+    let sign_in = Settings::resolve(&Flags::default(), env(&both))
         .unwrap()
         .sign_in
         .unwrap();
@@ -133,12 +131,12 @@ fn sign_in_needs_issuer_and_client_id_and_openid() {
     assert_eq!(sign_in.scopes, ["openid", "email", "profile"]);
     assert_eq!(sign_in.session_ttl, Duration::from_secs(8 * 3600));
 
-    let error = Settings::resolve(&Flags::default(), &env(&both[..1])).unwrap_err();
+    let error = Settings::resolve(&Flags::default(), env(&both[..1])).unwrap_err();
     assert!(error.to_string().contains("ADP_OIDC_CLIENT_ID"), "{error}");
 
     let mut zero_ttl = both.to_vec();
     zero_ttl.push(("ADP_SESSION_TTL_SECS", "0"));
-    let error = Settings::resolve(&Flags::default(), &env(&zero_ttl)).unwrap_err();
+    let error = Settings::resolve(&Flags::default(), env(&zero_ttl)).unwrap_err();
     assert!(
         error.to_string().contains("ADP_SESSION_TTL_SECS"),
         "{error}"
@@ -146,13 +144,13 @@ fn sign_in_needs_issuer_and_client_id_and_openid() {
 
     let mut no_openid = both.to_vec();
     no_openid.push(("ADP_OIDC_SCOPES", "email"));
-    let error = Settings::resolve(&Flags::default(), &env(&no_openid)).unwrap_err();
+    let error = Settings::resolve(&Flags::default(), env(&no_openid)).unwrap_err();
     assert!(error.to_string().contains("openid"), "{error}");
 }
 
 #[test]
 fn listener_bounds_have_defaults_and_refuse_zero() {
-    let settings = Settings::resolve(&Flags::default(), &env(&[])).unwrap();
+    let settings = Settings::resolve(&Flags::default(), env(&[])).unwrap();
     assert_eq!(settings.limits, adp_listener::Limits::default());
     assert_eq!(settings.limits.header_read_timeout, Duration::from_secs(10));
     assert_eq!(
@@ -165,13 +163,10 @@ fn listener_bounds_have_defaults_and_refuse_zero() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("adp.yaml");
     std::fs::write(&file, "max_connections: 7\nrequest_body_timeout_secs: 4\n").unwrap();
-    let flags = Flags {
-        config: Some(file),
-        ..Flags::default()
-    };
+    let flags = Flags::default().with_config(file);
     let settings = Settings::resolve(
         &flags,
-        &env(&[
+        env(&[
             ("ADP_HEADER_READ_TIMEOUT_SECS", "2"),
             ("ADP_HTTP2_MAX_CONCURRENT_STREAMS", "50"),
         ]),
@@ -188,7 +183,7 @@ fn listener_bounds_have_defaults_and_refuse_zero() {
         "ADP_MAX_CONNECTIONS",
         "ADP_HTTP2_MAX_CONCURRENT_STREAMS",
     ] {
-        let error = Settings::resolve(&Flags::default(), &env(&[(name, "0")]))
+        let error = Settings::resolve(&Flags::default(), env(&[(name, "0")]))
             .unwrap_err()
             .to_string();
         assert!(
@@ -202,11 +197,8 @@ fn listener_bounds_have_defaults_and_refuse_zero() {
 fn the_example_config_file_is_accepted_and_means_what_it_says() {
     let example =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/config/control-plane.yaml");
-    let flags = Flags {
-        config: Some(example),
-        ..Flags::default()
-    };
-    let settings = Settings::resolve(&flags, &env(&[])).unwrap();
+    let flags = Flags::default().with_config(example);
+    let settings = Settings::resolve(&flags, env(&[])).unwrap();
     assert_eq!(settings.connections.max_consent_attempts_per_user, 20);
     assert_eq!(settings.connections.max_watches_per_user, 16);
     assert_eq!(settings.background_refresh_idle, None);
@@ -218,13 +210,13 @@ fn background_refresh_is_off_unless_asked_for_and_its_horizon_is_positive() {
         ("ADP_BACKGROUND_REFRESH", "true"),
         ("ADP_BACKGROUND_REFRESH_IDLE_SECS", "3600"),
     ]);
-    let settings = Settings::resolve(&Flags::default(), &on).unwrap();
+    let settings = Settings::resolve(&Flags::default(), on).unwrap();
     assert_eq!(
         settings.background_refresh_idle,
         Some(Duration::from_secs(3600))
     );
     let default_horizon = env(&[("ADP_BACKGROUND_REFRESH", "true")]);
-    let settings = Settings::resolve(&Flags::default(), &default_horizon).unwrap();
+    let settings = Settings::resolve(&Flags::default(), default_horizon).unwrap();
     assert_eq!(
         settings.background_refresh_idle,
         Some(Duration::from_secs(86_400))
@@ -233,18 +225,74 @@ fn background_refresh_is_off_unless_asked_for_and_its_horizon_is_positive() {
         ("ADP_BACKGROUND_REFRESH", "true"),
         ("ADP_BACKGROUND_REFRESH_IDLE_SECS", "0"),
     ]);
-    let error = Settings::resolve(&Flags::default(), &zero)
+    let error = Settings::resolve(&Flags::default(), zero)
         .unwrap_err()
         .to_string();
     assert!(
         error.contains("ADP_BACKGROUND_REFRESH_IDLE_SECS"),
         "{error}"
     );
-    let error = Settings::resolve(
-        &Flags::default(),
-        &env(&[("ADP_MAX_WATCHES_PER_USER", "0")]),
-    )
-    .unwrap_err()
-    .to_string();
+    let error = Settings::resolve(&Flags::default(), env(&[("ADP_MAX_WATCHES_PER_USER", "0")]))
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("ADP_MAX_WATCHES_PER_USER"), "{error}");
+}
+
+#[test]
+fn a_database_password_never_reaches_debug_or_errors() {
+    let url = "postgres://adp:s3cret-db-password@db.internal/adp";
+    let settings = Settings::resolve(&Flags::default(), env(&[("ADP_DATABASE_URL", url)])).unwrap();
+    assert_eq!(*settings.database_url, url);
+    assert!(!format!("{settings:?}").contains("s3cret"));
+    let flags = Flags::default().with("database_url", url);
+    assert!(!format!("{flags:?}").contains("s3cret"));
+}
+
+#[test]
+fn help_lists_every_setting_with_its_variable_and_default() {
+    use clap::CommandFactory;
+    let help = crate::cli::Cli::command().render_long_help().to_string();
+    for (flag, line) in [
+        (
+            "--grpc-addr <ADDR>",
+            "[env: ADP_GRPC_ADDR] [default: 127.0.0.1:7400]",
+        ),
+        ("--jwks-url <URL>", "[env: ADP_JWKS_URL]"),
+        (
+            "--max-connections <N>",
+            "[env: ADP_MAX_CONNECTIONS] [default: 10000]",
+        ),
+        (
+            "--session-ttl-secs <SECS>",
+            "[env: ADP_SESSION_TTL_SECS] [default: 28800]",
+        ),
+    ] {
+        assert!(help.contains(flag) && help.contains(line), "{flag}: {help}");
+    }
+    for group in <ControlPlaneSettings as adp_settings::Registry>::GROUPS {
+        for setting in group.iter() {
+            setting.check_default().unwrap();
+            assert!(
+                help.contains(&setting.info().flag()),
+                "{}",
+                setting.info().key
+            );
+        }
+    }
+}
+
+#[test]
+fn every_setting_the_readme_documents_is_accepted_and_every_setting_is_documented() {
+    let readme = include_str!("../../../../README.md");
+    let rows = adp_settings::docs::table_after(readme, "## Configuration");
+    assert!(
+        rows.len() > 20,
+        "the control plane's settings table: {rows:?}"
+    );
+    let problems = adp_settings::docs::mismatches(
+        &rows,
+        <ControlPlaneSettings as adp_settings::Registry>::GROUPS,
+        None,
+    );
+    assert!(problems.is_empty(), "{problems:#?}");
 }
