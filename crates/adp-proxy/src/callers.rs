@@ -28,11 +28,19 @@ pub enum Audience<'a> {
     Resource(&'a str),
 }
 
-#[derive(Debug)]
 pub struct Callers {
     verifier: Verifier,
     /// Keyed by a digest of (audience, token): never the raw token.
     verified: BoundedMap<[u8; 32], (Arc<Identity>, SystemTime)>,
+}
+
+/// The verifier (its keys redacted), not who was verified.
+impl std::fmt::Debug for Callers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Callers")
+            .field("verifier", &self.verifier)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Callers {

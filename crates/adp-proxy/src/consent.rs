@@ -46,10 +46,16 @@ pub struct Reply {
 /// share (see `keys`), so the retry may land on any of them: a state is good for one
 /// retry, by the same user, of the same request, within ten minutes. "One" is per
 /// process: spent states are remembered locally, not across replicas.
-#[derive(Debug)]
 pub struct RequestStates {
     key: Subkey,
     used: BoundedMap<[u8; 16], ()>,
+}
+
+/// Never the key (nor the spent nonces).
+impl std::fmt::Debug for RequestStates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestStates").finish_non_exhaustive()
+    }
 }
 
 #[derive(Serialize, Deserialize)]

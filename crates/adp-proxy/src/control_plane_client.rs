@@ -28,11 +28,21 @@ pub struct ControlPlaneClient {
 }
 
 /// What to send upstream for one user and server.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Credential {
     /// `None` when the server needs no credential.
     pub header: Option<(HeaderName, HeaderValue)>,
     pub expire_time: SystemTime,
+}
+
+/// The header's name, never its value (the upstream token).
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credential")
+            .field("header_name", &self.header.as_ref().map(|(name, _)| name))
+            .field("expire_time", &self.expire_time)
+            .finish()
+    }
 }
 
 /// The user must (re)connect an upstream account; everything an MCP client needs to

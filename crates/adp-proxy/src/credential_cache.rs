@@ -116,12 +116,21 @@ struct Entry {
     use_until: SystemTime,
 }
 
-#[derive(Debug)]
 pub struct CredentialCache {
     control_plane: ControlPlaneClient,
     entries: BoundedMap<CacheKey, Entry>,
     revocations: Arc<Revocations>,
     deadline: Duration,
+}
+
+/// Never the cached credentials.
+impl std::fmt::Debug for CredentialCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CredentialCache")
+            .field("control_plane", &self.control_plane)
+            .field("deadline", &self.deadline)
+            .finish_non_exhaustive()
+    }
 }
 
 impl CredentialCache {
@@ -180,6 +189,25 @@ impl CredentialCache {
             );
         }
         Ok(credential)
+    }
+
+    /// Caches `credential` as if it had just been fetched, for tests elsewhere in the crate.
+    #[cfg(test)]
+    pub fn remember_for_tests(&self, key: CacheKey, route: &Route, credential: Credential) {
+        let (issuer, subject, _) = key.parts();
+        let bucket = Revocations::bucket(
+            issuer,
+            subject,
+            route.server.auth.provider_name().unwrap_or(""),
+        );
+        let entry = Entry {
+            generation: route.generation,
+            bucket,
+            epoch: self.revocations.epoch(bucket),
+            use_until: credential.expire_time,
+            credential,
+        };
+        self.entries.insert(key, entry);
     }
 }
 

@@ -50,10 +50,16 @@ impl Drop for Subkey {
 }
 
 /// The subkeys the proxy uses.
-#[derive(Debug)]
 pub struct StateKeys {
     pub request_state: Subkey,
     pub session_id: Subkey,
+}
+
+/// Never the keys.
+impl std::fmt::Debug for StateKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StateKeys(redacted)")
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

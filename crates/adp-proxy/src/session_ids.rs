@@ -55,9 +55,15 @@ pub enum SessionIdError {
     UpstreamIdTooLong,
 }
 
-#[derive(Debug)]
 pub struct SessionIds {
     key: Subkey,
+}
+
+/// Never the key.
+impl std::fmt::Debug for SessionIds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionIds").finish_non_exhaustive()
+    }
 }
 
 impl SessionIds {

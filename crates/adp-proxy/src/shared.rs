@@ -136,3 +136,163 @@ fn passthrough_header(token: &SecretString) -> Option<(HeaderName, HeaderValue)>
     value.set_sensitive(true);
     Some((http::header::AUTHORIZATION, value))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    use adp_core::identity::{KeySource, Verifier, VerifierConfig, mint_hs256};
+    use adp_core::server::{McpServer, Source, TokenInjection, Transport};
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use serde_json::json;
+    use tokio::sync::watch;
+
+    use super::*;
+    use crate::control_plane_client::Credential;
+    use crate::credential_cache::Revocations;
+    use crate::feed::{Feed, FeedStatus};
+    use crate::keys::Subkey;
+    use crate::routes::RoutingTable;
+
+    const HS256_SECRET: &[u8] = b"debug-test-hs256-secret-0123456789";
+    const UPSTREAM_TOKEN: &str = "upstream-token-for-the-debug-test";
+    const PROXY_TOKEN: &str = "proxy-token-for-the-debug-test";
+    const KEY_SEED: u8 = 0xa7;
+    const UPSTREAM: &str = "http://127.0.0.1:9/mcp";
+
+    fn route() -> Arc<Route> {
+        Arc::new(Route {
+            server: McpServer {
+                name: "tools".into(),
+                description: String::new(),
+                enabled: true,
+                source: Source::Remote {
+                    url: UPSTREAM.into(),
+                    transport: Transport::StreamableHttp,
+                },
+                auth: Auth::UserOAuth {
+                    provider_name: "github".into(),
+                    required_scopes: vec![],
+                    token_injection: TokenInjection::default(),
+                },
+            },
+            upstream_url: UPSTREAM.into(),
+            upstream: crate::forward::Target::parse(UPSTREAM).ok(),
+            legacy_sse: false,
+            generation: 1,
+        })
+    }
+
+    fn shared(route: Arc<Route>, token_file: std::path::PathBuf) -> Shared {
+        let mut table = RoutingTable::default();
+        table.servers.insert(route.server.name.clone(), route);
+        let (_, table) = watch::channel(Arc::new(table));
+        let (_, status) = watch::channel(FeedStatus {
+            connected: true,
+            has_config: true,
+            revision: 1,
+            last_error: None,
+        });
+        // nothing listens there: every answer below comes from the caches
+        let control_plane =
+            ControlPlaneClient::new("http://127.0.0.1:1", Some(token_file)).unwrap();
+        let mut config = VerifierConfig::new(KeySource::hs256(HS256_SECRET.to_vec()));
+        config.audience = Some("adp".into());
+        Shared {
+            feed: Feed { table, status },
+            control_plane: control_plane.clone(),
+            callers: Callers::new(Verifier::new(config).unwrap(), 16),
+            credentials: CredentialCache::new(
+                control_plane,
+                16,
+                Duration::from_secs(1),
+                Arc::new(Revocations::default()),
+            ),
+            session_ids: SessionIds::new(Subkey::for_tests(KEY_SEED)),
+            request_states: RequestStates::new(Subkey::for_tests(KEY_SEED), 16),
+            allowed_origins: vec![],
+            max_request_bytes: 1024,
+        }
+    }
+
+    /// Every way a key's bytes could be printed: a byte list, hex, base64.
+    fn printed_forms(key: &[u8]) -> Vec<String> {
+        let listed = format!("{:?}", &key[..4]);
+        vec![
+            listed.trim_matches(['[', ']']).to_owned(),
+            hex::encode(&key[..8]),
+            hex::encode_upper(&key[..8]),
+            URL_SAFE_NO_PAD.encode(&key[..9]),
+            STANDARD.encode(&key[..9]),
+        ]
+    }
+
+    #[tokio::test]
+    async fn debug_of_the_whole_shared_state_shows_no_token_or_key() {
+        let dir = std::env::temp_dir().join(format!("adp-shared-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let token_file = dir.join("proxy-token");
+        std::fs::write(&token_file, PROXY_TOKEN).unwrap();
+        let route = route();
+        let shared = shared(route.clone(), token_file);
+
+        let exp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 600;
+        let claims =
+            json!({"iss": "https://issuer.test", "sub": "alice", "aud": "adp", "exp": exp});
+        let jwt = mint_hs256(HS256_SECRET, &claims).unwrap();
+        let admitted = shared
+            .admit("tools", Some(&format!("Bearer {jwt}")))
+            .await
+            .unwrap();
+        let mut value = HeaderValue::from_str(&format!("Bearer {UPSTREAM_TOKEN}")).unwrap();
+        value.set_sensitive(true);
+        let key = CacheKey {
+            identity: admitted.identity.clone(),
+            route: route.clone(),
+        };
+        let credential = Credential {
+            header: Some((http::header::AUTHORIZATION, value)),
+            expire_time: SystemTime::now() + Duration::from_secs(600),
+        };
+        shared
+            .credentials
+            .remember_for_tests(key, &route, credential);
+        // the credential is served from the cache (the control plane is unreachable)
+        let (_, header) = shared.credential(&admitted).await.unwrap().unwrap();
+        assert!(header.to_str().unwrap().ends_with(UPSTREAM_TOKEN));
+        // and the JWT from the verified cache
+        shared
+            .admit("tools", Some(&format!("Bearer {jwt}")))
+            .await
+            .unwrap();
+
+        let shown = format!("{shared:?}\n{admitted:?}");
+        assert!(
+            shown.contains("tools") && shown.contains("Callers"),
+            "{shown}"
+        );
+        let signature = jwt.rsplit('.').next().unwrap();
+        let hs256_text = std::str::from_utf8(HS256_SECRET).unwrap();
+        for secret in [
+            jwt.as_str(),
+            signature,
+            UPSTREAM_TOKEN,
+            PROXY_TOKEN,
+            hs256_text,
+        ] {
+            assert!(!shown.contains(secret), "{secret:?} in {shown}");
+        }
+        for key in [&[KEY_SEED; 32][..], HS256_SECRET] {
+            for form in printed_forms(key) {
+                assert!(!shown.contains(&form), "{form:?} in {shown}");
+            }
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
