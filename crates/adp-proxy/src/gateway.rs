@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
+use tracing::Instrument;
 
 use crate::control_plane_client::{ConsentRequired, CredentialError};
 use crate::errors::ProxyError;
@@ -248,7 +249,7 @@ impl McpGatewayService for Gateway {
                 .into()),
             };
             let _ = tx.send(last).await;
-        });
+        }.instrument(tracing::Span::current()));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }

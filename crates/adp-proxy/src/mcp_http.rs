@@ -20,6 +20,7 @@ use http_body_util::{BodyExt, Either, Limited};
 use hyper::body::Incoming;
 use serde_json::{Value, json};
 use tower::ServiceExt;
+use tracing::Instrument;
 
 use crate::consent::{self, Caller};
 use crate::control_plane_client::CredentialError;
@@ -70,9 +71,36 @@ pub fn router(state: Arc<AppState>) -> Router {
 /// The body of a client's request, due within `ADP_REQUEST_BODY_TIMEOUT_SECS`.
 pub type RequestBody = TimedBody<Incoming>;
 
-/// One request on a worker: `POST /mcp/{server}` straight to [`mcp_post`] (no routing,
-/// no extractors, the upstream's body not re-boxed), everything else to `router`.
+/// One request on a worker, in its own span (see [`request_span`]): `POST /mcp/{server}`
+/// straight to [`mcp_post`] (no routing, no extractors, the upstream's body not
+/// re-boxed), everything else, the gRPC gateway included, to `router`.
 pub async fn dispatch(
+    state: Arc<AppState>,
+    router: Router,
+    request: http::Request<RequestBody>,
+) -> Result<http::Response<ProxyBody>, Infallible> {
+    let span = request_span(&request);
+    route(state, router, request).instrument(span).await
+}
+
+/// The span a request runs in: its id (`x-request-id`, `-` when the client sent none),
+/// then the server and the caller's subject once `Shared::admit` knows them. Never a
+/// token.
+pub fn request_span<B>(request: &http::Request<B>) -> tracing::Span {
+    let request_id = request
+        .headers()
+        .get(adp_core::metadata::REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        server = tracing::field::Empty,
+        subject = tracing::field::Empty,
+    )
+}
+
+async fn route(
     state: Arc<AppState>,
     router: Router,
     request: http::Request<RequestBody>,

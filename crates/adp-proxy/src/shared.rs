@@ -63,6 +63,9 @@ impl Shared {
             .get(server)
             .cloned()
             .ok_or_else(|| ProxyError::UnknownServer(server.to_owned()))?;
+        // the request's span (`mcp_http::request_span`) names the server and, below, the caller
+        let span = tracing::Span::current();
+        span.record("server", tracing::field::display(&route.server.name));
         if !route.server.enabled {
             return Err(ProxyError::Disabled(server.to_owned()));
         }
@@ -85,6 +88,7 @@ impl Shared {
                 .await
                 .map_err(|e| ProxyError::Unauthenticated(e.to_string()))?,
         };
+        span.record("subject", tracing::field::display(&identity.subject));
         Ok(Admitted {
             route,
             identity,
@@ -293,6 +297,72 @@ mod tests {
                 assert!(!shown.contains(&form), "{form:?} in {shown}");
             }
         }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// What a `fmt` subscriber writes, for reading back.
+    #[derive(Clone, Default)]
+    struct Logs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Logs {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
+        type Writer = Logs;
+
+        fn make_writer(&'a self) -> Logs {
+            self.clone()
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_request_span_names_the_server_and_subject_never_the_token() {
+        use tracing::Instrument;
+        let logs = Logs::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(logs.clone())
+            .with_ansi(false)
+            .finish();
+        let _default = tracing::subscriber::set_default(subscriber);
+        let dir = std::env::temp_dir().join(format!("adp-span-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let token_file = dir.join("proxy-token");
+        std::fs::write(&token_file, PROXY_TOKEN).unwrap();
+        let shared = shared(route(), token_file);
+        let exp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 600;
+        let claims =
+            json!({"iss": "https://issuer.test", "sub": "alice", "aud": "adp", "exp": exp});
+        let jwt = mint_hs256(HS256_SECRET, &claims).unwrap();
+        let request = http::Request::builder()
+            .header(adp_core::metadata::REQUEST_ID, "req-7")
+            .body(())
+            .unwrap();
+        async {
+            shared
+                .admit("tools", Some(&format!("Bearer {jwt}")))
+                .await
+                .unwrap();
+            tracing::info!("admitted");
+        }
+        .instrument(crate::mcp_http::request_span(&request))
+        .await;
+        let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        for field in ["request_id=req-7", "server=tools", "subject=alice"] {
+            assert!(text.contains(field), "{field} not in {text}");
+        }
+        assert!(!text.contains(jwt.rsplit('.').next().unwrap()), "{text}");
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
