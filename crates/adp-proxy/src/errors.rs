@@ -75,95 +75,116 @@ pub enum ProxyError {
     Upstream(String),
 }
 
+/// Every form one error takes: its class (the gRPC code), its `ErrorInfo` reason, its
+/// HTTP status and its JSON-RPC code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Forms {
+    pub(crate) code: adp_core::Code,
+    pub(crate) reason: Reason,
+    pub(crate) http: StatusCode,
+    pub(crate) rpc: i64,
+}
+
 impl ProxyError {
-    fn parts(&self) -> (StatusCode, i64, Reason) {
+    /// The one classification of proxy errors. The HTTP status is the class's own
+    /// (`Code::http_status`) except where HTTP has a more exact word that MCP clients
+    /// act on: 403 for a disabled server (412 would read as a failed conditional
+    /// request), 502 when the upstream is missing or failed, 413 and 408 for the body.
+    pub(crate) fn forms(&self) -> Forms {
+        use adp_core::Code;
         use code::*;
-        match self {
+        let (code, reason, rpc, http) = match self {
             ProxyError::Unauthenticated(_) => (
-                StatusCode::UNAUTHORIZED,
-                UNAUTHENTICATED,
+                Code::Unauthenticated,
                 Reason::Unauthenticated,
+                UNAUTHENTICATED,
+                None,
             ),
             ProxyError::PassthroughAudience { .. } => (
-                StatusCode::UNAUTHORIZED,
-                UNAUTHENTICATED,
+                Code::Unauthenticated,
                 Reason::PassthroughTokenAudience,
+                UNAUTHENTICATED,
+                None,
             ),
-            ProxyError::OriginRefused(_) => {
-                (StatusCode::FORBIDDEN, FORBIDDEN, Reason::OriginNotAllowed)
-            }
+            ProxyError::OriginRefused(_) => (
+                Code::PermissionDenied,
+                Reason::OriginNotAllowed,
+                FORBIDDEN,
+                None,
+            ),
             ProxyError::UnknownServer(_) => {
-                (StatusCode::NOT_FOUND, NOT_FOUND, Reason::McpServerNotFound)
+                (Code::NotFound, Reason::McpServerNotFound, NOT_FOUND, None)
             }
-            ProxyError::Disabled(_) => {
-                (StatusCode::FORBIDDEN, FORBIDDEN, Reason::McpServerDisabled)
-            }
-            ProxyError::NoUpstream(_) => (StatusCode::BAD_GATEWAY, UPSTREAM, Reason::NoUpstream),
-            ProxyError::NoConfig => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                UNAVAILABLE,
-                Reason::ConfigNotReady,
+            ProxyError::Disabled(_) => (
+                Code::FailedPrecondition,
+                Reason::McpServerDisabled,
+                FORBIDDEN,
+                Some(StatusCode::FORBIDDEN),
             ),
+            ProxyError::NoUpstream(_) => (
+                Code::FailedPrecondition,
+                Reason::NoUpstream,
+                UPSTREAM,
+                Some(StatusCode::BAD_GATEWAY),
+            ),
+            ProxyError::NoConfig => (Code::Unavailable, Reason::ConfigNotReady, UNAVAILABLE, None),
             ProxyError::TooLarge(_) => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                INVALID_PARAMS,
+                Code::ResourceExhausted,
                 Reason::BodyTooLarge,
+                INVALID_PARAMS,
+                Some(StatusCode::PAYLOAD_TOO_LARGE),
             ),
             ProxyError::BodyTimeout(_) => (
-                StatusCode::REQUEST_TIMEOUT,
-                TIMEOUT,
+                Code::DeadlineExceeded,
                 Reason::RequestBodyTimeout,
+                TIMEOUT,
+                Some(StatusCode::REQUEST_TIMEOUT),
             ),
-            ProxyError::Parse(_) => (StatusCode::BAD_REQUEST, PARSE_ERROR, Reason::ParseError),
+            ProxyError::Parse(_) => (Code::InvalidArgument, Reason::ParseError, PARSE_ERROR, None),
             ProxyError::UnknownSession => {
-                (StatusCode::NOT_FOUND, NOT_FOUND, Reason::SessionNotFound)
+                (Code::NotFound, Reason::SessionNotFound, NOT_FOUND, None)
             }
             ProxyError::BadRequestState(_) => (
-                StatusCode::BAD_REQUEST,
-                INVALID_PARAMS,
+                Code::InvalidArgument,
                 Reason::InvalidRequestState,
+                INVALID_PARAMS,
+                None,
             ),
-            ProxyError::Credential { code, .. } => (
-                StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::BAD_GATEWAY),
-                UNAVAILABLE,
-                Reason::CredentialUnavailable,
-            ),
+            ProxyError::Credential { code, .. } => {
+                (*code, Reason::CredentialUnavailable, UNAVAILABLE, None)
+            }
             ProxyError::UpstreamTimeout(_) => (
-                StatusCode::GATEWAY_TIMEOUT,
-                TIMEOUT,
+                Code::DeadlineExceeded,
                 Reason::UpstreamTimeout,
+                TIMEOUT,
+                None,
             ),
             ProxyError::Upstream(_) => (
-                StatusCode::BAD_GATEWAY,
-                UPSTREAM,
+                Code::Unavailable,
                 Reason::UpstreamUnavailable,
+                UPSTREAM,
+                Some(StatusCode::BAD_GATEWAY),
             ),
+        };
+        let http = http.unwrap_or_else(|| {
+            StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::BAD_GATEWAY)
+        });
+        Forms {
+            code,
+            reason,
+            http,
+            rpc,
         }
     }
 
-    /// The error's class, the same whichever protocol answers it (the gRPC gateway
-    /// uses it as is; the HTTP status above follows it except where MCP clients
-    /// expect otherwise: 403 for a disabled server, 502 for one with no upstream, 413).
+    /// The error's class, the same whichever protocol answers it.
     pub fn code(&self) -> adp_core::Code {
-        use adp_core::Code;
-        match self {
-            ProxyError::Unauthenticated(_) | ProxyError::PassthroughAudience { .. } => {
-                Code::Unauthenticated
-            }
-            ProxyError::OriginRefused(_) => Code::PermissionDenied,
-            ProxyError::UnknownServer(_) | ProxyError::UnknownSession => Code::NotFound,
-            ProxyError::Disabled(_) | ProxyError::NoUpstream(_) => Code::FailedPrecondition,
-            ProxyError::NoConfig | ProxyError::Upstream(_) => Code::Unavailable,
-            ProxyError::TooLarge(_) => Code::ResourceExhausted,
-            ProxyError::BodyTimeout(_) | ProxyError::UpstreamTimeout(_) => Code::DeadlineExceeded,
-            ProxyError::Parse(_) | ProxyError::BadRequestState(_) => Code::InvalidArgument,
-            ProxyError::Credential { code, .. } => *code,
-        }
+        self.forms().code
     }
 
     /// The error's `ErrorInfo` reason.
     pub fn reason(&self) -> Reason {
-        self.parts().2
+        self.forms().reason
     }
 
     /// The gRPC gateway's answer: the error's class, with ErrorInfo.
@@ -175,7 +196,12 @@ impl ProxyError {
 
     /// The response for a request whose JSON-RPC id was `id`.
     pub fn into_response_for(self, id: Option<&Value>) -> Response {
-        let (status, rpc_code, default_reason) = self.parts();
+        let Forms {
+            http: status,
+            rpc: rpc_code,
+            reason: default_reason,
+            ..
+        } = self.forms();
         let reason = match &self {
             ProxyError::Credential { reason, .. } if !reason.is_empty() => reason.clone(),
             _ => default_reason.as_str().to_owned(),
@@ -227,5 +253,146 @@ impl From<Reply> for Response {
     fn from(reply: Reply) -> Response {
         let status = StatusCode::from_u16(reply.http_status).unwrap_or(StatusCode::OK);
         (status, axum::Json(reply.body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use adp_core::Code;
+    use http_body_util::BodyExt;
+
+    use super::*;
+
+    /// One of each error; the match makes a new variant a compile error until it is
+    /// added here.
+    fn every_error() -> Vec<ProxyError> {
+        let all = vec![
+            ProxyError::Unauthenticated("no token".into()),
+            ProxyError::PassthroughAudience {
+                resource: "https://mcp.example.com".into(),
+                problem: "aud is ADP's".into(),
+            },
+            ProxyError::OriginRefused("https://evil.example".into()),
+            ProxyError::UnknownServer("nope".into()),
+            ProxyError::Disabled("off".into()),
+            ProxyError::NoUpstream("managed".into()),
+            ProxyError::NoConfig,
+            ProxyError::TooLarge(10),
+            ProxyError::BodyTimeout(30),
+            ProxyError::Parse("eof".into()),
+            ProxyError::UnknownSession,
+            ProxyError::BadRequestState("tampered".into()),
+            ProxyError::Credential {
+                code: Code::ResourceExhausted,
+                reason: String::new(),
+                message: "slow down".into(),
+            },
+            ProxyError::Credential {
+                code: Code::Unavailable,
+                reason: "CREDENTIAL_UNAVAILABLE".into(),
+                message: "the control plane is unavailable".into(),
+            },
+            ProxyError::UpstreamTimeout(3),
+            ProxyError::Upstream("connection refused".into()),
+        ];
+        for error in &all {
+            match error {
+                ProxyError::Unauthenticated(_)
+                | ProxyError::PassthroughAudience { .. }
+                | ProxyError::OriginRefused(_)
+                | ProxyError::UnknownServer(_)
+                | ProxyError::Disabled(_)
+                | ProxyError::NoUpstream(_)
+                | ProxyError::NoConfig
+                | ProxyError::TooLarge(_)
+                | ProxyError::BodyTimeout(_)
+                | ProxyError::Parse(_)
+                | ProxyError::UnknownSession
+                | ProxyError::BadRequestState(_)
+                | ProxyError::Credential { .. }
+                | ProxyError::UpstreamTimeout(_)
+                | ProxyError::Upstream(_) => {}
+            }
+        }
+        all
+    }
+
+    /// The JSON-RPC codes each class may answer with.
+    fn rpc_codes_of(class: Code, error: &ProxyError) -> &'static [i64] {
+        use code::*;
+        if matches!(error, ProxyError::Credential { .. }) {
+            // whatever the control plane's class, the call failed for want of a credential
+            return &[UNAVAILABLE];
+        }
+        match class {
+            Code::Unauthenticated => &[UNAUTHENTICATED],
+            Code::PermissionDenied => &[FORBIDDEN],
+            Code::NotFound => &[NOT_FOUND],
+            Code::FailedPrecondition => &[FORBIDDEN, UPSTREAM],
+            Code::Unavailable => &[UNAVAILABLE, UPSTREAM],
+            Code::ResourceExhausted => &[INVALID_PARAMS],
+            Code::DeadlineExceeded => &[TIMEOUT],
+            Code::InvalidArgument => &[PARSE_ERROR, INVALID_PARAMS],
+            Code::AlreadyExists | Code::Aborted | Code::Internal | Code::Unknown => &[],
+        }
+    }
+
+    #[tokio::test]
+    async fn every_error_answers_alike_in_http_json_rpc_and_grpc() {
+        for index in 0..every_error().len() {
+            // into_status and into_response_for consume the error: one copy each
+            let error = every_error().swap_remove(index);
+            let name = format!("{error:?}");
+            let forms = error.forms();
+            let message = error.to_string();
+            let class_rpc_codes = rpc_codes_of(forms.code, &error);
+
+            let status = every_error().swap_remove(index).into_status();
+            assert_eq!(status.code(), forms.code.grpc(), "{name}");
+            assert_eq!(status.message(), message, "{name}");
+            let info = tonic_types::StatusExt::get_details_error_info(&status).unwrap();
+            assert_eq!(info.reason, forms.reason.as_str(), "{name}");
+
+            let response = error.into_response_for(Some(&json!(7)));
+            assert_eq!(response.status(), forms.http, "{name}");
+            let exact_http_word = matches!(
+                forms.reason,
+                Reason::McpServerDisabled
+                    | Reason::NoUpstream
+                    | Reason::UpstreamUnavailable
+                    | Reason::BodyTooLarge
+                    | Reason::RequestBodyTimeout
+            );
+            if !exact_http_word {
+                assert_eq!(forms.http.as_u16(), forms.code.http_status(), "{name}");
+            }
+            if forms.http == StatusCode::UNAUTHORIZED {
+                assert!(
+                    response
+                        .headers()
+                        .contains_key(http::header::WWW_AUTHENTICATE)
+                );
+            }
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            let body: Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(body["id"], 7, "{name}");
+            assert_eq!(body["error"]["code"], forms.rpc, "{name}");
+            assert!(
+                class_rpc_codes.contains(&forms.rpc),
+                "{name}: JSON-RPC {} for class {:?}",
+                forms.rpc,
+                forms.code
+            );
+            assert_eq!(body["error"]["message"], message, "{name}");
+            assert!(body["error"]["data"]["reason"].is_string(), "{name}");
+            if !name.starts_with("Credential") {
+                assert_eq!(
+                    body["error"]["data"]["reason"],
+                    forms.reason.as_str(),
+                    "{name}"
+                );
+            }
+        }
     }
 }
