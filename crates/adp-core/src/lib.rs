@@ -7,6 +7,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod backoff;
 pub mod catalog;
 pub mod connection;
 pub mod error;

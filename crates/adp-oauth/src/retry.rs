@@ -31,13 +31,7 @@ impl RetryPolicy {
     /// The delay after the `failures`-th consecutive failure (1-based): half of the capped
     /// exponential delay plus a random share of the other half ("equal jitter").
     pub fn backoff(&self, failures: u32) -> Duration {
-        let exponent = failures.saturating_sub(1).min(16);
-        let capped = self
-            .base_delay
-            .saturating_mul(1 << exponent)
-            .min(self.max_delay);
-        let half = capped / 2;
-        half + half.mul_f64(rand::random::<f64>())
+        adp_core::backoff::Backoff::new(self.base_delay, self.max_delay).delay(failures)
     }
 
     /// Every attempt taking `per_attempt`, separated by the longest back-offs.

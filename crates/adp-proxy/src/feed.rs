@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use adp_core::backoff::Backoff;
 use tokio::sync::watch;
 
 use crate::control_plane_client::ControlPlaneClient;
@@ -14,8 +15,8 @@ use crate::routes::RoutingTable;
 
 /// The control plane sends a heartbeat every 5 s; three missed means the stream is dead.
 const SILENCE_LIMIT: Duration = Duration::from_secs(15);
-const BACKOFF_MIN: Duration = Duration::from_millis(100);
-const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// Reconnecting to the control plane: 100–200 ms after the first failure, up to 5 s.
+const RECONNECT: Backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FeedStatus {
@@ -57,7 +58,7 @@ async fn run(
     table: watch::Sender<Arc<RoutingTable>>,
     status: watch::Sender<FeedStatus>,
 ) {
-    let mut backoff = BACKOFF_MIN;
+    let mut failures = 0;
     loop {
         let resume = {
             let s = status.borrow();
@@ -91,7 +92,7 @@ async fn run(
                             s.revision = revision;
                             s.last_error = None;
                         });
-                        backoff = BACKOFF_MIN;
+                        failures = 0;
                     }
                     Ok(Ok(None)) => {
                         disconnected(&status, "the control plane closed the config stream".into());
@@ -112,9 +113,8 @@ async fn run(
             },
             Err(error) => disconnected(&status, format!("cannot subscribe to config: {error}")),
         }
-        let jitter = Duration::from_millis(rand::random_range(0..=backoff.as_millis() as u64 / 2));
-        tokio::time::sleep(backoff + jitter).await;
-        backoff = (backoff * 2).min(BACKOFF_MAX);
+        failures += 1;
+        tokio::time::sleep(RECONNECT.delay(failures)).await;
     }
 }
 

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use adp_core::ApiError;
+use adp_core::backoff::Backoff;
 use adp_core::connection::{ConnectionKey, ExpiredReason, StoredConnection};
 use adp_oauth::{FlowError, TokenSet};
 use adp_store::TokenWrite;
@@ -39,6 +40,8 @@ pub(super) type Flights = std::collections::HashMap<ConnectionKey, (u64, Flight)
 /// How long before its lease ends a refresh stops trying to store its answer: past the
 /// lease a peer may refresh, so the answer is kept in memory instead (see `unsaved`).
 const STORE_BEFORE_LEASE_ENDS: Duration = Duration::from_secs(2);
+/// Storing a refreshed token while the database is away: 50–100 ms, up to 2 s.
+const STORE_RETRY: Backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
 
 /// How often a replica waiting on a peer's lease looks at the row again.
 const PEER_POLL: Duration = Duration::from_millis(100);
@@ -360,8 +363,10 @@ impl Connections {
         };
         let left = (lease_until - Utc::now()).to_std().unwrap_or_default();
         let give_up = tokio::time::Instant::now() + left.saturating_sub(STORE_BEFORE_LEASE_ENDS);
-        let mut delay = Duration::from_millis(100);
+        let mut failures = 0;
         loop {
+            failures += 1;
+            let delay = STORE_RETRY.delay(failures);
             match self
                 .store
                 .connections()
@@ -377,7 +382,6 @@ impl Connections {
                 Err(error) if tokio::time::Instant::now() + delay < give_up => {
                     tracing::warn!(provider = %key.provider_name, %error, "cannot store refreshed tokens yet; retrying");
                     tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(2));
                 }
                 Err(error) => {
                     tracing::error!(provider = %key.provider_name, %error, "refreshed tokens could not be stored before the lease ended; keeping them in memory");
