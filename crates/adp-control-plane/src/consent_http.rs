@@ -14,10 +14,11 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State as AxumState};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
+use maud::Markup;
 
 use crate::connections::{CallbackOutcome, CallbackParams, ConsentPrompt};
 use crate::state::{ConsentBinding, SharedState};
-use crate::web::html::{self, escape};
+use crate::web::html;
 use crate::web::{cookies, session};
 
 const CONSENT_PATH: &str = "/oauth/v1/connect";
@@ -120,61 +121,17 @@ pub async fn prompt(
         Ok(admitted) => admitted,
         Err(response) => return response,
     };
-    let scopes = if prompt.scopes.is_empty() {
-        "<p>No particular permissions are requested.</p>".to_owned()
-    } else {
-        let items: String = prompt
-            .scopes
-            .iter()
-            .map(|s| format!("<li><code>{}</code></li>", escape(s)))
-            .collect();
-        format!("<p>It will ask you to grant:</p><ul class=\"scopes\">{items}</ul>")
-    };
-    let why = match &prompt.server_name {
-        Some(server) => format!(
-            "<p>The MCP server <strong>{}</strong> needs it to act on your behalf.</p>",
-            escape(server)
-        ),
-        None => String::new(),
-    };
-    let (owner, warning, csrf_field, form_cookie) = match &opener {
-        Opener::SignedIn(visitor) => (
-            format!(
-                "<p class=\"owner\">The connection will belong to your ADP account <strong>{}</strong>.</p>",
-                escape(&visitor.session.display_name)
-            ),
-            String::new(),
-            visitor.csrf_field(),
-            None,
-        ),
+    let (csrf_field, form_cookie) = match &opener {
+        Opener::SignedIn(visitor) => (visitor.csrf_field(), None),
         Opener::Anyone => {
             let cookie = crate::connections::random_token();
             (
-                format!(
-                    "<p class=\"owner\">The connection will belong to the ADP account <strong>{}</strong> (issuer {}).</p>",
-                    escape(&prompt.key.subject),
-                    escape(&prompt.key.issuer)
-                ),
-                "<p class=\"notice warning\" role=\"alert\"><strong>Development mode.</strong> \
-                 This control plane has no browser sign-in, so it cannot check that you are that account: \
-                 whoever opens this link connects their account to it. Never use this mode with other people.</p>"
-                    .to_owned(),
-                format!(
-                    "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
-                    session::csrf_token(&cookie)
-                ),
+                session::csrf_field(&session::csrf_token(&cookie)),
                 Some(cookie),
             )
         }
     };
-    let title = format!("Connect your {} account", prompt.provider_display_name);
-    let body = format!(
-        "<h1>{title}</h1>{warning}<p>You are about to connect your <strong>{provider}</strong> account.</p>{owner}{why}{scopes}\
-         <form method=\"post\" class=\"actions\">{csrf_field}<button type=\"submit\" autofocus>Continue to {provider}</button></form>",
-        title = escape(&title),
-        provider = escape(&prompt.provider_display_name),
-    );
-    let mut response = html::respond(StatusCode::OK, html::document(&title, "", &body));
+    let mut response = html::respond(StatusCode::OK, consent_page(&prompt, &opener, csrf_field));
     if let Some(cookie) = form_cookie {
         cookies::set(
             &mut response,
@@ -186,6 +143,52 @@ pub async fn prompt(
         );
     }
     response
+}
+
+/// What is being asked, by whom and for whom, and the Continue button (its form
+/// carrying `csrf_field`).
+fn consent_page(prompt: &ConsentPrompt, opener: &Opener, csrf_field: Markup) -> Markup {
+    let provider = prompt.provider_display_name.as_str();
+    let title = format!("Connect your {provider} account");
+    let body = maud::html! {
+        h1 { (title) }
+        @if let Opener::Anyone = opener {
+            p class="notice warning" role="alert" {
+                strong { "Development mode." }
+                " This control plane has no browser sign-in, so it cannot check that you are that account: \
+                 whoever opens this link connects their account to it. Never use this mode with other people."
+            }
+        }
+        p { "You are about to connect your " strong { (provider) } " account." }
+        @match opener {
+            Opener::SignedIn(visitor) => {
+                p class="owner" {
+                    "The connection will belong to your ADP account "
+                    strong { (visitor.session.display_name) } "."
+                }
+            }
+            Opener::Anyone => {
+                p class="owner" {
+                    "The connection will belong to the ADP account " strong { (prompt.key.subject) }
+                    " (issuer " (prompt.key.issuer) ")."
+                }
+            }
+        }
+        @if let Some(server) = &prompt.server_name {
+            p { "The MCP server " strong { (server) } " needs it to act on your behalf." }
+        }
+        @if prompt.scopes.is_empty() {
+            p { "No particular permissions are requested." }
+        } @else {
+            p { "It will ask you to grant:" }
+            ul class="scopes" { @for scope in &prompt.scopes { li { code { (scope) } } } }
+        }
+        form method="post" class="actions" {
+            (csrf_field)
+            button type="submit" autofocus { "Continue to " (provider) }
+        }
+    };
+    html::document(&title, maud::html! {}, body)
 }
 
 /// Continue: the same checks as the page, plus the form's CSRF token and origin.
@@ -280,5 +283,64 @@ pub async fn callback(
             "Not connected",
             &message,
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use adp_core::connection::ConnectionKey;
+    use adp_core::session::BrowserSession;
+
+    use super::*;
+    use crate::web::html::checks::assert_nothing_injected;
+
+    const HOSTILE: &str = r#""><script>alert(1)</script>' onmouseover='x"#;
+
+    fn prompt() -> ConsentPrompt {
+        ConsentPrompt {
+            provider_display_name: HOSTILE.into(),
+            scopes: vec![HOSTILE.into(), "repo".into()],
+            server_name: Some(HOSTILE.into()),
+            key: ConnectionKey {
+                issuer: HOSTILE.into(),
+                subject: HOSTILE.into(),
+                provider_name: "github".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn the_consent_page_keeps_hostile_names_scopes_and_subjects_as_text() {
+        let now = chrono::Utc::now();
+        let visitor = session::Visitor::for_tests(
+            BrowserSession {
+                id_hash: String::new(),
+                issuer: HOSTILE.into(),
+                subject: HOSTILE.into(),
+                display_name: HOSTILE.into(),
+                create_time: now,
+                expire_time: now,
+            },
+            "cookie",
+        );
+        let csrf = visitor.csrf_field();
+        let signed_in = consent_page(&prompt(), &Opener::SignedIn(visitor), csrf).into_string();
+        let development = consent_page(
+            &prompt(),
+            &Opener::Anyone,
+            session::csrf_field(&session::csrf_token("form-cookie")),
+        )
+        .into_string();
+        for page in [&signed_in, &development] {
+            assert_nothing_injected(page);
+            assert!(page.contains("Continue to &quot;&gt;&lt;script&gt;alert(1)"));
+            assert!(page.contains("<code>repo</code>"));
+            assert!(page.contains("name=\"csrf\" value=\""));
+            assert_eq!(page.matches("<form").count(), 1);
+        }
+        assert!(signed_in.contains("your ADP account <strong>&quot;&gt;&lt;script&gt;"));
+        assert!(!signed_in.contains("Development mode"));
+        assert!(development.contains("Development mode."));
+        assert!(development.contains("(issuer &quot;&gt;&lt;script&gt;"));
     }
 }

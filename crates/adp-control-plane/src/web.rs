@@ -19,7 +19,7 @@ use secrecy::ExposeSecret;
 
 use self::cards::CardView;
 use self::session::Visitor;
-use crate::connections::{CardStatus, Connections};
+use crate::connections::Connections;
 use crate::signin::SignInError;
 use crate::state::SharedState;
 
@@ -92,8 +92,8 @@ async fn connections_page(
         StatusCode::OK,
         html::document(
             "Your connections",
-            &cards::account_nav(&visitor),
-            &cards::page_body(&visitor, &views, notice.as_deref()),
+            cards::account_nav(&visitor),
+            cards::page_body(&visitor, &views, notice.as_deref()),
         ),
     );
     if cookies::read(&headers, cookies::FLASH).is_some() {
@@ -319,29 +319,14 @@ async fn confirm_revoke(
         Ok(card) => card,
         Err(response) => return response,
     };
-    let name = html::escape(card.display_name());
     let title = format!("Revoke {}?", card.display_name());
-    let consequence = if card.status() == CardStatus::NotConnected {
-        "<p>There is no connection to revoke.</p>".to_owned()
-    } else {
-        format!(
-            "<p>Agents will no longer reach {name} on your behalf until you connect again. \
-             ADP deletes its stored access and asks {name} to revoke it.</p>"
-        )
-    };
-    let body = format!(
-        "<h1>{}</h1>{consequence}\
-         <form method=\"post\" action=\"/connections/{}/revoke\" class=\"actions\">{}\
-         <button type=\"submit\" class=\"danger\">Revoke {name}</button>\
-         <a class=\"button secondary\" href=\"/connections#card-{}\" autofocus>Cancel</a></form>",
-        html::escape(&title),
-        html::escape(&card.provider.name),
-        visitor.csrf_field(),
-        html::escape(&card.provider.name),
-    );
     html::respond(
         StatusCode::OK,
-        html::document(&title, &cards::account_nav(&visitor), &body),
+        html::document(
+            &title,
+            cards::account_nav(&visitor),
+            cards::revoke_body(&visitor, &card, &title),
+        ),
     )
 }
 

@@ -4,8 +4,9 @@
 use adp_core::connection::ExpiredReason;
 use adp_oauth::DeviceAuthorization;
 use chrono::{DateTime, Utc};
+use maud::{Markup, html};
+use url::Url;
 
-use super::html::escape;
 use super::session::Visitor;
 use crate::connections::{Card, CardStatus};
 
@@ -16,43 +17,44 @@ pub struct CardView<'a> {
 }
 
 /// The header's right side: who is signed in, and signing out.
-pub fn account_nav(visitor: &Visitor) -> String {
-    format!(
-        "<nav aria-label=\"Account\"><span class=\"who\">Signed in as <strong>{}</strong></span>\
-         <form method=\"post\" action=\"/connections/sign-out\">{}\
-         <button type=\"submit\" class=\"link\">Sign out</button></form></nav>",
-        escape(&visitor.session.display_name),
-        visitor.csrf_field()
-    )
+pub fn account_nav(visitor: &Visitor) -> Markup {
+    html! {
+        nav aria-label="Account" {
+            span class="who" { "Signed in as " strong { (visitor.session.display_name) } }
+            form method="post" action="/connections/sign-out" {
+                (visitor.csrf_field())
+                button type="submit" class="link" { "Sign out" }
+            }
+        }
+    }
 }
 
 /// The page body: heading, notice and cards.
-pub fn page_body(visitor: &Visitor, cards: &[CardView<'_>], notice: Option<&str>) -> String {
-    let notice = match notice {
-        Some(text) => format!("<p class=\"notice\">{}</p>", escape(text)),
-        None => String::new(),
-    };
-    let list = if cards.is_empty() {
-        "<p>No third-party accounts are set up for you to connect yet.</p>".to_owned()
-    } else {
-        cards
-            .iter()
-            .map(|view| card(visitor, view))
-            .collect::<String>()
-    };
-    format!(
-        "<h1>Your connections</h1>\
-         <p class=\"lede\">The third-party accounts AI agents use when they act for you. \
-         Connect one once; revoke it here at any time.</p>\
-         <div id=\"notice\" role=\"status\" aria-live=\"polite\">{notice}</div>\
-         <ul class=\"cards\" id=\"cards\" data-events=\"/connections/events\">{list}</ul>"
-    )
+pub fn page_body(visitor: &Visitor, cards: &[CardView<'_>], notice: Option<&str>) -> Markup {
+    html! {
+        h1 { "Your connections" }
+        p class="lede" {
+            "The third-party accounts AI agents use when they act for you. \
+             Connect one once; revoke it here at any time."
+        }
+        div id="notice" role="status" aria-live="polite" {
+            @if let Some(text) = notice { p class="notice" { (text) } }
+        }
+        ul class="cards" id="cards" data-events="/connections/events" {
+            @if cards.is_empty() {
+                p { "No third-party accounts are set up for you to connect yet." }
+            }
+            @for view in cards { (card(visitor, view)) }
+        }
+    }
 }
 
-fn card(visitor: &Visitor, view: &CardView<'_>) -> String {
+fn card(visitor: &Visitor, view: &CardView<'_>) -> Markup {
     let card = view.card;
-    let name = escape(card.display_name());
-    let provider = escape(&card.provider.name);
+    let name = card.display_name();
+    // provider names are `^[a-z][a-z0-9-]*$` (the admin API validates them), so they
+    // fit in ids and paths as they are
+    let provider = card.provider.name.as_str();
     let status = card.status();
     let (class, label) = match &status {
         CardStatus::NotConnected => ("not-connected", "Not connected"),
@@ -60,90 +62,120 @@ fn card(visitor: &Visitor, view: &CardView<'_>) -> String {
         CardStatus::Expired { .. } => ("expired", "Expired"),
         CardStatus::ScopeUpgradeRequired { .. } => ("upgrade", "Needs more access"),
     };
-    let mut details = String::new();
-    if let Some(connection) = &card.connection {
-        details.push_str(&format!(
-            "<dt>Connected</dt><dd>{}</dd><dt>Granted access</dt><dd>{}</dd>",
-            time(connection.connect_time),
-            scopes(&connection.granted_scopes)
-        ));
-    }
-    details.push_str(&format!(
-        "<dt>Asks for</dt><dd>{}</dd>",
-        scopes(&card.requested_scopes)
-    ));
-    let explanation = match &status {
-        CardStatus::NotConnected | CardStatus::Connected => String::new(),
-        CardStatus::Expired { reason, detail } => format!(
-            "<p class=\"reason\">{}</p>",
-            escape(&expired_text(*reason, detail))
-        ),
-        CardStatus::ScopeUpgradeRequired { missing } => format!(
-            "<p class=\"reason\">Servers now also need {}. Grant it to keep using them.</p>",
-            missing
-                .iter()
-                .map(|s| format!("<code>{}</code>", escape(s)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    };
-    let pending = view.device.as_ref().map(device_prompt).unwrap_or_default();
     let connect_label = match &status {
-        CardStatus::NotConnected => Some(format!("Connect {name}")),
+        CardStatus::NotConnected => Some("Connect "),
         CardStatus::Connected => None,
-        CardStatus::Expired { .. } => Some(format!("Reconnect {name}")),
-        CardStatus::ScopeUpgradeRequired { .. } => Some(format!("Grant more access to {name}")),
-    };
-    let mut actions = String::new();
-    if let Some(label) = connect_label.filter(|_| view.device.is_none()) {
-        actions.push_str(&format!(
-            "<form method=\"post\" action=\"/connections/{provider}/connect\">{}\
-             <button type=\"submit\" id=\"connect-{provider}\">{label}</button></form>",
-            visitor.csrf_field()
-        ));
+        CardStatus::Expired { .. } => Some("Reconnect "),
+        CardStatus::ScopeUpgradeRequired { .. } => Some("Grant more access to "),
     }
-    if card.connection.is_some() {
-        actions.push_str(&format!(
-            "<a class=\"button secondary\" id=\"revoke-{provider}\" \
-             href=\"/connections/{provider}/revoke\">Revoke<span class=\"visually-hidden\"> {name}</span></a>"
-        ));
+    .filter(|_| view.device.is_none());
+    html! {
+        li class="card" id={ "card-" (provider) } data-status=(class) aria-labelledby={ "title-" (provider) } {
+            h2 id={ "title-" (provider) } tabindex="-1" { (name) }
+            p class={ "status status-" (class) } { span aria-hidden="true" class="dot" {} (label) }
+            @match &status {
+                CardStatus::Expired { reason, detail } => {
+                    p class="reason" { (expired_text(*reason, detail)) }
+                }
+                CardStatus::ScopeUpgradeRequired { missing } => {
+                    p class="reason" {
+                        "Servers now also need "
+                        @for (i, scope) in missing.iter().enumerate() {
+                            @if i > 0 { ", " }
+                            code { (scope) }
+                        }
+                        ". Grant it to keep using them."
+                    }
+                }
+                CardStatus::NotConnected | CardStatus::Connected => {}
+            }
+            @if let Some(device) = &view.device { (device_prompt(device)) }
+            dl {
+                @if let Some(connection) = &card.connection {
+                    dt { "Connected" } dd { (time(connection.connect_time)) }
+                    dt { "Granted access" } dd { (scopes(&connection.granted_scopes)) }
+                }
+                dt { "Asks for" } dd { (scopes(&card.requested_scopes)) }
+            }
+            div class="actions" {
+                @if let Some(verb) = connect_label {
+                    form method="post" action={ "/connections/" (provider) "/connect" } {
+                        (visitor.csrf_field())
+                        button type="submit" id={ "connect-" (provider) } { (verb) (name) }
+                    }
+                }
+                @if card.connection.is_some() {
+                    a class="button secondary" id={ "revoke-" (provider) } href={ "/connections/" (provider) "/revoke" } {
+                        "Revoke" span class="visually-hidden" { " " (name) }
+                    }
+                }
+            }
+        }
     }
-    format!(
-        "<li class=\"card\" id=\"card-{provider}\" data-status=\"{class}\" aria-labelledby=\"title-{provider}\">\
-         <h2 id=\"title-{provider}\" tabindex=\"-1\">{name}</h2>\
-         <p class=\"status status-{class}\"><span aria-hidden=\"true\" class=\"dot\"></span>{label}</p>\
-         {explanation}{pending}<dl>{details}</dl><div class=\"actions\">{actions}</div></li>"
-    )
 }
 
-fn device_prompt(device: &DeviceAuthorization) -> String {
-    // the provider chose these URLs: link only to web pages, never to a script
-    let web = |uri: &str| uri.starts_with("https://") || uri.starts_with("http://");
+/// The page that asks before revoking `card`'s connection, headed `title`.
+pub fn revoke_body(visitor: &Visitor, card: &Card, title: &str) -> Markup {
+    let name = card.display_name();
+    let provider = card.provider.name.as_str();
+    html! {
+        h1 { (title) }
+        @if card.status() == CardStatus::NotConnected {
+            p { "There is no connection to revoke." }
+        } @else {
+            p {
+                "Agents will no longer reach " (name) " on your behalf until you connect again. \
+                 ADP deletes its stored access and asks " (name) " to revoke it."
+            }
+        }
+        form method="post" action={ "/connections/" (provider) "/revoke" } class="actions" {
+            (visitor.csrf_field())
+            button type="submit" class="danger" { "Revoke " (name) }
+            a class="button secondary" href={ "/connections#card-" (provider) } autofocus { "Cancel" }
+        }
+    }
+}
+
+/// A URL the provider chose, if it is a web page to link to: never `javascript:`,
+/// `data:` or anything else a browser would run rather than open.
+fn web_page(uri: &str) -> Option<Url> {
+    Url::parse(uri)
+        .ok()
+        .filter(|url| matches!(url.scheme(), "https" | "http"))
+}
+
+fn device_prompt(device: &DeviceAuthorization) -> Markup {
     let link = device
         .verification_uri_complete
         .as_deref()
-        .filter(|uri| web(uri))
-        .or(Some(device.verification_uri.as_str()).filter(|uri| web(uri)));
-    let open = match link {
-        Some(href) => format!(
-            "<a href=\"{}\" target=\"_blank\" rel=\"noopener\">{}<span class=\"visually-hidden\"> (opens in a new tab)</span></a>",
-            escape(href),
-            escape(&device.verification_uri)
-        ),
-        None => format!("<code>{}</code>", escape(&device.verification_uri)),
-    };
-    format!(
-        "<div class=\"device\"><p>Waiting for you to approve. Open {open} and enter the code</p>\
-         <p class=\"user-code\">Code: <code>{code}</code></p>\
-         <p class=\"hint\">This card updates by itself once you approve; the code works until {until}.</p></div>",
-        code = escape(&device.user_code),
-        until = time(device.expires_at),
-    )
+        .and_then(web_page)
+        .or_else(|| web_page(&device.verification_uri));
+    html! {
+        div class="device" {
+            p {
+                "Waiting for you to approve. Open "
+                @if let Some(href) = &link {
+                    a href=(href.as_str()) target="_blank" rel="noopener" {
+                        (device.verification_uri)
+                        span class="visually-hidden" { " (opens in a new tab)" }
+                    }
+                } @else {
+                    code { (device.verification_uri) }
+                }
+                " and enter the code"
+            }
+            p class="user-code" { "Code: " code { (device.user_code) } }
+            p class="hint" {
+                "This card updates by itself once you approve; the code works until "
+                (time(device.expires_at)) "."
+            }
+        }
+    }
 }
 
-fn expired_text(reason: ExpiredReason, detail: &str) -> String {
+fn expired_text(reason: ExpiredReason, detail: &str) -> &str {
     if !detail.is_empty() {
-        return detail.to_owned();
+        return detail;
     }
     match reason {
         ExpiredReason::Revoked => "Access was revoked at the provider.",
@@ -153,28 +185,24 @@ fn expired_text(reason: ExpiredReason, detail: &str) -> String {
         }
         ExpiredReason::UpstreamUnavailable => "The provider could not be reached to renew access.",
     }
-    .to_owned()
 }
 
-fn scopes(scopes: &[String]) -> String {
-    if scopes.is_empty() {
-        return "nothing in particular".to_owned();
+fn scopes(scopes: &[String]) -> Markup {
+    html! {
+        @if scopes.is_empty() {
+            "nothing in particular"
+        } @else {
+            ul class="scopes" { @for scope in scopes { li { code { (scope) } } } }
+        }
     }
-    format!(
-        "<ul class=\"scopes\">{}</ul>",
-        scopes
-            .iter()
-            .map(|s| format!("<li><code>{}</code></li>", escape(s)))
-            .collect::<String>()
-    )
 }
 
-fn time(at: DateTime<Utc>) -> String {
-    format!(
-        "<time datetime=\"{}\">{}</time>",
-        at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        at.format("%-d %b %Y, %H:%M UTC")
-    )
+fn time(at: DateTime<Utc>) -> Markup {
+    html! {
+        time datetime=(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)) {
+            (at.format("%-d %b %Y, %H:%M UTC"))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -244,6 +272,7 @@ mod tests {
             &[CardView { card, device: None }],
             Some("<b>notice</b>"),
         )
+        .into_string()
     }
 
     #[test]
@@ -273,7 +302,11 @@ mod tests {
         assert!(html.contains("Grant more access to GitHub &amp; Co"));
         assert!(html.contains("&lt;b&gt;notice&lt;/b&gt;"));
         assert!(!html.contains("<b>notice"));
-        assert!(account_nav(&visitor()).contains("Alice &lt;script&gt;"));
+        assert!(
+            account_nav(&visitor())
+                .into_string()
+                .contains("Alice &lt;script&gt;")
+        );
         // every form carries the CSRF token
         assert_eq!(
             html.matches("<form").count(),
@@ -302,10 +335,131 @@ mod tests {
                 device: Some(device),
             }],
             None,
-        );
+        )
+        .into_string();
         assert!(html.contains("WDJB-MJHT"));
         assert!(html.contains("href=\"https://idp.example.com/device?user_code=WDJB-MJHT\""));
         assert!(!html.contains("secret-device-code"));
         assert!(!html.contains("id=\"connect-github\""));
+    }
+
+    const HOSTILE: &str = r#""><script>alert(1)</script>' onmouseover='x"#;
+
+    fn device(verification_uri: &str, complete: Option<&str>) -> DeviceAuthorization {
+        DeviceAuthorization {
+            device_code: "secret-device-code".into(),
+            user_code: HOSTILE.into(),
+            verification_uri: verification_uri.into(),
+            verification_uri_complete: complete.map(str::to_owned),
+            expires_at: Utc::now(),
+            interval: std::time::Duration::from_secs(5),
+        }
+    }
+
+    #[test]
+    fn hostile_names_scopes_details_and_device_urls_stay_text() {
+        let mut visitor = visitor();
+        visitor.session.display_name = HOSTILE.into();
+        let hostile_card = |expired: Option<ExpiredReason>, granted: &[&str]| {
+            let mut card = card(expired, granted, HOSTILE);
+            card.provider.display_name = HOSTILE.into();
+            card.provider.name = HOSTILE.into();
+            card.requested_scopes = vec![HOSTILE.into(), "repo".into()];
+            card
+        };
+        let expired = hostile_card(Some(ExpiredReason::RefreshRejected), &[HOSTILE]);
+        let upgrade = hostile_card(None, &["repo"]);
+        let mut pending = hostile_card(None, &[]);
+        pending.connection = None;
+        let views = [
+            CardView {
+                card: &expired,
+                device: None,
+            },
+            CardView {
+                card: &upgrade,
+                device: None,
+            },
+            CardView {
+                card: &pending,
+                device: Some(device(
+                    &format!("https://idp.example.com/device{HOSTILE}"),
+                    Some(HOSTILE),
+                )),
+            },
+        ];
+        let page = super::super::html::document(
+            HOSTILE,
+            account_nav(&visitor),
+            page_body(&visitor, &views, Some(HOSTILE)),
+        )
+        .into_string();
+        crate::web::html::checks::assert_nothing_injected(&page);
+        assert!(page.contains("data-status=\"expired\""));
+        assert!(page.contains("data-status=\"upgrade\""));
+        assert!(page.contains("&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;' onmouseover='x"));
+        // the one link to the provider is the https URL, percent-encoded by parsing
+        assert!(page.contains(
+            "href=\"https://idp.example.com/device%22%3E%3Cscript%3Ealert(1)%3C/script%3E'%20onmouseover='x\""
+        ));
+        let revoke = super::super::html::document(
+            HOSTILE,
+            account_nav(&visitor),
+            revoke_body(&visitor, &expired, HOSTILE),
+        )
+        .into_string();
+        crate::web::html::checks::assert_nothing_injected(&revoke);
+        assert!(revoke.contains("Revoke &quot;&gt;&lt;script&gt;"));
+    }
+
+    #[test]
+    fn a_verification_uri_that_is_not_a_web_page_is_shown_not_linked() {
+        let mut card = card(None, &[], "");
+        card.connection = None;
+        for (uri, complete) in [
+            ("javascript:alert(document.cookie)", None),
+            (
+                "JavaScript:alert(1)",
+                Some("data:text/html,<script>alert(1)</script>"),
+            ),
+            ("not a url at all", Some("vbscript:msgbox(1)")),
+        ] {
+            let html = page_body(
+                &visitor(),
+                &[CardView {
+                    card: &card,
+                    device: Some(device(uri, complete)),
+                }],
+                None,
+            )
+            .into_string();
+            crate::web::html::checks::assert_nothing_injected(&format!(
+                "<script src=\"/connections/assets/connections.js\" defer></script>{html}"
+            ));
+            assert!(!html.contains("<a "), "{html}");
+            let shown = uri.replace('<', "&lt;").replace('>', "&gt;");
+            assert!(
+                html.contains(&format!("Open <code>{shown}</code>")),
+                "{html}"
+            );
+        }
+        // a script as the complete URI falls back to the plain https one
+        let html = page_body(
+            &visitor(),
+            &[CardView {
+                card: &card,
+                device: Some(device(
+                    "https://idp.example.com/device",
+                    Some("javascript:alert(1)"),
+                )),
+            }],
+            None,
+        )
+        .into_string();
+        assert!(
+            html.contains("href=\"https://idp.example.com/device\""),
+            "{html}"
+        );
+        assert!(!html.to_ascii_lowercase().contains("javascript"), "{html}");
     }
 }

@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use maud::{Markup, html};
 use sha2::{Digest, Sha256};
 
 use super::{cookies, html};
@@ -46,11 +47,8 @@ impl Visitor {
     }
 
     /// The hidden form field with the CSRF token.
-    pub fn csrf_field(&self) -> String {
-        format!(
-            "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
-            self.csrf_token()
-        )
+    pub fn csrf_field(&self) -> Markup {
+        csrf_field(&self.csrf_token())
     }
 
     pub fn cookie(&self) -> &str {
@@ -64,6 +62,11 @@ impl Visitor {
             cookie: cookie.to_owned(),
         }
     }
+}
+
+/// The hidden form field that carries `token` (see [`csrf_token`]).
+pub fn csrf_field(token: &str) -> Markup {
+    html! { input type="hidden" name="csrf" value=(token); }
 }
 
 pub fn csrf_token(cookie: &str) -> String {
