@@ -115,7 +115,7 @@ impl ControlPlane {
             }
             None => None,
         };
-        let development = settings.insecure_development || settings.jwt.keys.is_none();
+        let development = settings.insecure_development || settings.jwt_keys.is_none();
         let consent_binding = ConsentBinding::choose(sign_in.is_some(), development);
         match consent_binding {
             ConsentBinding::SignedIn => {}
@@ -254,7 +254,7 @@ fn open_vault(path: &Path) -> anyhow::Result<Vault> {
 }
 
 fn build_verifier(settings: &Settings) -> anyhow::Result<Verifier> {
-    let key_source = match &settings.jwt.keys {
+    let key_source = match &settings.jwt_keys {
         Some(keys) => keys.key_source(settings.upstream_ca_file.clone())?,
         None => {
             let path = settings.dev_jwt_secret_file();

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use adp_settings::shared::{self, JwtSettings, LogFormat};
+use adp_settings::shared::{self, JwtKeys, JwtSettings, LogFormat};
 use adp_settings::{Env, Layers, Redacted};
 use url::Url;
 
@@ -44,8 +44,11 @@ pub struct Settings {
     /// Never printed: a `postgres://` URL may carry a password.
     pub database_url: Redacted<String>,
     pub vault_key_file: PathBuf,
-    /// How callers' JWTs are verified; with no keys named, [`Settings::dev_jwt_secret_file`].
+    /// How callers' JWTs are verified.
     pub jwt: JwtSettings,
+    /// The key source `jwt` names (only one may be); with none,
+    /// [`Settings::dev_jwt_secret_file`].
+    pub jwt_keys: Option<JwtKeys>,
     pub upstream_ca_file: Option<PathBuf>,
     pub insecure_loopback_http: bool,
     /// `ADP_INSECURE_DEVELOPMENT`: consent links without sign-in, loopback http JWKS.
@@ -79,6 +82,7 @@ impl Settings {
         let layers = flags.layers(env)?;
         let l = &layers;
         let data_dir = DATA_DIR.value(l)?;
+        let jwt = JwtSettings::resolve(l)?;
         let secs = |setting: &adp_settings::Setting<u64>| -> Result<Duration, ConfigError> {
             Ok(Duration::from_secs(setting.value(l)?))
         };
@@ -96,7 +100,8 @@ impl Settings {
             vault_key_file: VAULT_KEY_FILE
                 .get(l)?
                 .unwrap_or_else(|| data_dir.join("vault-keys.json")),
-            jwt: JwtSettings::resolve(l)?,
+            jwt_keys: jwt.keys()?,
+            jwt,
             upstream_ca_file: shared::UPSTREAM_CA_FILE.get(l)?,
             background_refresh_idle: if BACKGROUND_REFRESH.value(l)? {
                 Some(secs(&BACKGROUND_REFRESH_IDLE_SECS)?)

@@ -234,7 +234,8 @@ fn listen(addr: SocketAddr) -> anyhow::Result<TcpListener> {
 /// How callers' JWTs are verified, refused when it would be weak (see
 /// `adp_core::identity::check_jwt_settings`).
 fn verifier_config(settings: &Settings) -> anyhow::Result<VerifierConfig> {
-    let Some(keys) = &settings.jwt.keys else {
+    // with both set, the JWKS verifies (the secret file is then a development leftover)
+    let Some(keys) = settings.jwt.preferring_jwks() else {
         anyhow::bail!(
             "set ADP_JWKS_URL (or ADP_JWT_HS256_SECRET_FILE for development) so the proxy can verify callers"
         );

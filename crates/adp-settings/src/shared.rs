@@ -85,31 +85,41 @@ impl JwtKeys {
 pub struct JwtSettings {
     pub issuer: Option<String>,
     pub audience: Option<String>,
-    /// `None` when neither `ADP_JWKS_URL` nor `ADP_JWT_HS256_SECRET_FILE` is set; each
-    /// program decides what that means.
-    pub keys: Option<JwtKeys>,
+    pub jwks_url: Option<Url>,
+    pub hs256_secret_file: Option<PathBuf>,
     pub permissions_claim: String,
 }
 
 impl JwtSettings {
     pub fn resolve(layers: &Layers) -> Result<JwtSettings, Error> {
-        let keys = match (JWKS_URL.get(layers)?, JWT_HS256_SECRET_FILE.get(layers)?) {
-            (Some(_), Some(_)) => {
-                return Err(Error::Conflict {
-                    one: JWKS_URL.info().env,
-                    other: JWT_HS256_SECRET_FILE.info().env,
-                });
-            }
-            (Some(url), None) => Some(JwtKeys::Jwks(url)),
-            (None, Some(path)) => Some(JwtKeys::Hs256SecretFile(path)),
-            (None, None) => None,
-        };
         Ok(JwtSettings {
             issuer: JWT_ISSUER.get(layers)?,
             audience: JWT_AUDIENCE.get(layers)?,
-            keys,
+            jwks_url: JWKS_URL.get(layers)?,
+            hs256_secret_file: JWT_HS256_SECRET_FILE.get(layers)?,
             permissions_claim: PERMISSIONS_CLAIM.value(layers)?,
         })
+    }
+
+    /// The one key source named, refusing both; `None` when neither is set (each
+    /// program decides what that means).
+    pub fn keys(&self) -> Result<Option<JwtKeys>, Error> {
+        match (&self.jwks_url, &self.hs256_secret_file) {
+            (Some(_), Some(_)) => Err(Error::Conflict {
+                one: JWKS_URL.info().env,
+                other: JWT_HS256_SECRET_FILE.info().env,
+            }),
+            _ => Ok(self.preferring_jwks()),
+        }
+    }
+
+    /// The JWKS when it is set, else the HS256 secret file.
+    pub fn preferring_jwks(&self) -> Option<JwtKeys> {
+        match (&self.jwks_url, &self.hs256_secret_file) {
+            (Some(url), _) => Some(JwtKeys::Jwks(url.clone())),
+            (None, Some(path)) => Some(JwtKeys::Hs256SecretFile(path.clone())),
+            (None, None) => None,
+        }
     }
 
     /// The verifier's configuration, refused when it would be weak (see

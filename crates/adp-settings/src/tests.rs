@@ -224,7 +224,7 @@ fn shared_groups_resolve_to_their_documented_defaults() {
     );
     assert_eq!(LOG_FORMAT.value(&layers).unwrap(), LogFormat::Text);
     let jwt = shared::JwtSettings::resolve(&layers).unwrap();
-    assert_eq!(jwt.keys, None);
+    assert_eq!(jwt.keys().unwrap(), None);
     assert_eq!(jwt.permissions_claim, "permissions");
     for group in Program::GROUPS {
         for setting in group.iter() {
@@ -236,7 +236,14 @@ fn shared_groups_resolve_to_their_documented_defaults() {
         ("ADP_JWKS_URL", "https://idp.example.com/jwks"),
         ("ADP_JWT_HS256_SECRET_FILE", "/s"),
     ]);
-    let error = shared::JwtSettings::resolve(&parse(&[]).layers(both).unwrap()).unwrap_err();
+    let jwt = shared::JwtSettings::resolve(&parse(&[]).layers(both).unwrap()).unwrap();
+    assert_eq!(
+        jwt.preferring_jwks(),
+        Some(shared::JwtKeys::Jwks(
+            "https://idp.example.com/jwks".parse().unwrap()
+        ))
+    );
+    let error = jwt.keys().unwrap_err();
     assert_eq!(
         error.to_string(),
         "set only one of ADP_JWKS_URL and ADP_JWT_HS256_SECRET_FILE"

@@ -30,7 +30,7 @@ fn defaults_match_the_operating_contract() {
         "sqlite://./adp-data/adp.db?mode=rwc"
     );
     assert_eq!(settings.jwt.permissions_claim, "permissions");
-    assert_eq!(settings.jwt.keys, None);
+    assert_eq!(settings.jwt_keys, None);
     assert_eq!(
         settings.dev_jwt_secret_file(),
         Path::new("./adp-data/dev-jwt-secret")
