@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 
 use crate::bounded::BoundedMap;
 use crate::control_plane_client::ConsentRequired;
+use crate::errors::json_rpc_error;
 use crate::keys::Subkey;
 use crate::mcp::{ClientView, V2025_11_25};
 
@@ -210,11 +211,12 @@ pub fn reply(
         if !view.url_elicitation {
             return Reply {
                 http_status: 400,
-                body: json!({"jsonrpc":"2.0","id":id,"error":{
-                    "code": MISSING_CAPABILITY_CODE,
-                    "message": format!("this request needs the client capability elicitation.url: {message}"),
-                    "data": {"requiredCapabilities": {"elicitation": {"url": {}}}},
-                }}),
+                body: json_rpc_error(
+                    Some(&id),
+                    MISSING_CAPABILITY_CODE,
+                    format!("this request needs the client capability elicitation.url: {message}"),
+                    json!({"requiredCapabilities": {"elicitation": {"url": {}}}}),
+                ),
             };
         }
         if MRTR_METHODS.contains(&method) {
@@ -235,32 +237,34 @@ pub fn reply(
     } else if view.version == V2025_11_25 && view.url_elicitation {
         return Reply {
             http_status: 200,
-            body: json!({"jsonrpc":"2.0","id":id,"error":{
-                "code": URL_ELICITATION_REQUIRED_CODE,
-                "message": message,
-                "data": {"elicitations": [{
+            body: json_rpc_error(
+                Some(&id),
+                URL_ELICITATION_REQUIRED_CODE,
+                message.clone(),
+                json!({"elicitations": [{
                     "mode": "url",
                     "elicitationId": uuid::Uuid::new_v4().to_string(),
                     "url": consent.authorize_url,
                     "message": message,
-                }]},
-            }}),
+                }]}),
+            ),
         };
     }
     Reply {
         http_status: 200,
-        body: json!({"jsonrpc":"2.0","id":id,"error":{
-            "code": CONSENT_REQUIRED_CODE,
-            "message": message,
-            "data": {
+        body: json_rpc_error(
+            Some(&id),
+            CONSENT_REQUIRED_CODE,
+            message,
+            json!({
                 "reason": consent.reason,
                 "providerName": consent.provider_name,
                 "authorizeUrl": consent.authorize_url,
                 "missingScopes": consent.missing_scopes,
                 "serverName": consent.server_name,
                 "expiredReason": consent.expired_reason,
-            },
-        }}),
+            }),
+        ),
     }
 }
 

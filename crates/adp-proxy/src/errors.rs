@@ -32,6 +32,15 @@ pub mod code {
     pub const TIMEOUT: i64 = -32007;
 }
 
+/// A JSON-RPC error answer to request `id` (null when it could not be read); the error
+/// object is the official SDK's `ErrorData`, so its shape is the SDK's.
+pub(crate) fn json_rpc_error(id: Option<&Value>, code: i64, message: String, data: Value) -> Value {
+    // every code above is an i32: JSON-RPC's own range and MCP's
+    let code = rmcp::model::ErrorCode(i32::try_from(code).unwrap_or(i32::MIN));
+    let error = rmcp::model::ErrorData::new(code, message, Some(data));
+    json!({"jsonrpc": "2.0", "id": id.cloned().unwrap_or(Value::Null), "error": error})
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
     #[error("authentication required: {0}")]
@@ -206,11 +215,7 @@ impl ProxyError {
             ProxyError::Credential { reason, .. } if !reason.is_empty() => reason.clone(),
             _ => default_reason.as_str().to_owned(),
         };
-        let body = json!({"jsonrpc": "2.0", "id": id.cloned().unwrap_or(Value::Null), "error": {
-            "code": rpc_code,
-            "message": self.to_string(),
-            "data": {"reason": reason},
-        }});
+        let body = json_rpc_error(id, rpc_code, self.to_string(), json!({"reason": reason}));
         let mut response = (status, axum::Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
