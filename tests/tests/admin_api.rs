@@ -2,6 +2,8 @@
 //! loopback sockets, SQLite by default and PostgreSQL when ADP_TEST_DATABASE_URL is set.
 #![allow(clippy::unwrap_used)]
 
+#[path = "admin_api/crud.rs"]
+mod crud;
 #[path = "admin_api/scenarios.rs"]
 mod scenarios;
 #[path = "admin_api/secret_rights.rs"]
