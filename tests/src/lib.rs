@@ -16,6 +16,7 @@ use tonic::transport::Channel;
 pub mod bench;
 pub mod chromium;
 pub mod consent;
+pub mod eventually;
 pub mod oidc;
 pub mod pg;
 pub mod proxy;

@@ -92,18 +92,15 @@ impl ProxyProcess {
 
     /// Polls `/healthz` until `check` holds (at most 30 s) and returns that health.
     pub async fn wait_for(&self, check: impl Fn(&Value) -> bool) -> Value {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
+        crate::eventually::eventually("proxy health to match", Duration::from_secs(30), || async {
             let health = self.health().await;
             if check(&health) {
-                return health;
+                Ok(health)
+            } else {
+                Err(health)
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "proxy health never matched: {health}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        })
+        .await
     }
 
     pub fn drain_log(&mut self) -> Vec<String> {

@@ -124,21 +124,16 @@ impl Setup {
             .await
             .unwrap();
         let name = name.to_owned();
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
         // the proxy has the server once it stops answering "not configured"
-        loop {
-            let reply = McpSession::new(&self.proxy.mcp_url(&name), "", "2025-06-18")
+        adp_e2e::assert_eventually!(
+            std::time::Duration::from_secs(10),
+            McpSession::new(&self.proxy.mcp_url(&name), "", "2025-06-18")
                 .initialize(false)
-                .await;
-            if reply.status != 404 {
-                break;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{name} never reached the proxy"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
+                .await
+                .status
+                != 404,
+            "{name} reaching the proxy"
+        );
     }
 }
 
@@ -433,16 +428,20 @@ async fn unknown_disabled_and_unauthenticated_calls_are_refused_clearly() {
             ..Default::default()
         };
         s.world.update_server(patch, &["enabled"]).await.unwrap();
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-        loop {
-            let reply = s.session("a", "2025-06-18").initialize(false).await;
-            if reply.status == 403 {
-                assert_eq!(reply.body["error"]["data"]["reason"], "MCP_SERVER_DISABLED");
-                break;
-            }
-            assert!(tokio::time::Instant::now() < deadline, "{reply:?}");
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
+        let reply = adp_e2e::eventually::eventually(
+            "the disabled server refused",
+            std::time::Duration::from_secs(10),
+            || async {
+                let reply = s.session("a", "2025-06-18").initialize(false).await;
+                if reply.status == 403 {
+                    Ok(reply)
+                } else {
+                    Err(reply)
+                }
+            },
+        )
+        .await;
+        assert_eq!(reply.body["error"]["data"]["reason"], "MCP_SERVER_DISABLED");
     })
     .await;
 }

@@ -46,15 +46,20 @@ async fn refused_within(
     subject: &str,
     since: Instant,
 ) -> (Duration, Value) {
-    loop {
-        match whoami(proxy, world, subject).await {
-            Err(refusal) => return (since.elapsed(), refusal),
-            Ok(_) if since.elapsed() > Duration::from_secs(20) => {
-                panic!("{subject}'s cached credential was still injected after 20 s")
+    let refusal = adp_e2e::eventually::eventually(
+        "the cached credential dropped",
+        Duration::from_secs(20),
+        || async {
+            match whoami(proxy, world, subject).await {
+                Err(refusal) => Ok(refusal),
+                Ok(injected) => Err(format!(
+                    "{subject}'s credential still injected: {injected:?}"
+                )),
             }
-            Ok(_) => tokio::time::sleep(Duration::from_millis(25)).await,
-        }
-    }
+        },
+    )
+    .await;
+    (since.elapsed(), refusal)
 }
 
 async fn stops_reach_the_proxy(replicas: usize, shared_env: &[(&str, &str)]) {

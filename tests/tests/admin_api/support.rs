@@ -330,14 +330,15 @@ pub async fn flushed_log(cp: &mut ControlPlaneProcess) -> Vec<String> {
     let api = Api::with_token(cp, cp.token(&sentinel, &[])).await;
     assert!(api.get_server("anything").await.is_err());
     let mut lines = Vec::new();
-    for _ in 0..200 {
-        lines.extend(cp.drain_log());
-        if lines.iter().any(|line| line.contains(&sentinel)) {
-            return lines;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("the sentinel never reached the log; got {lines:#?}");
+    adp_e2e::assert_eventually!(
+        Duration::from_secs(5),
+        {
+            lines.extend(cp.drain_log());
+            lines.iter().any(|line| line.contains(&sentinel))
+        },
+        "the sentinel reaching the log; got {lines:#?}"
+    );
+    lines
 }
 
 pub async fn assert_no_secret_in_log(cp: &mut ControlPlaneProcess) {
