@@ -1,5 +1,8 @@
-//! Test harness: starts the real `adp-control-plane` binary on loopback with port 0,
-//! learns its addresses from its JSON log, and hands out gRPC clients and tokens.
+//! Test harness: starts the control plane on loopback with port 0, either as the real
+//! `adp-control-plane` binary (addresses learnt from its JSON log; its log, SIGTERM and
+//! SIGKILL are there for the tests that need them) or in the test process from settings
+//! built from a map (addresses from the bound listeners), and hands out gRPC clients and
+//! tokens.
 //!
 //! The binaries must be built first (`cargo build --workspace --bins`, part of the
 //! README's test command); a test binary cannot make cargo build another package.
@@ -38,9 +41,16 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
-/// A control plane process; killed on drop.
+/// What runs a [`ControlPlaneProcess`].
+enum Running {
+    Child(Child),
+    /// Booted in the test's runtime; stops with it.
+    InProcess(Option<adp_control_plane::ControlPlane>),
+}
+
+/// A control plane process (killed on drop), or one booted in-process.
 pub struct ControlPlaneProcess {
-    child: Child,
+    running: Running,
     pub grpc_url: String,
     pub http_url: String,
     pub data_dir: tempfile::TempDir,
@@ -48,7 +58,7 @@ pub struct ControlPlaneProcess {
     pub jwt_secret_file: PathBuf,
     jwt_secret: Vec<u8>,
     env: Vec<(String, String)>,
-    pub log: tokio::sync::mpsc::UnboundedReceiver<String>,
+    log: tokio::sync::mpsc::UnboundedReceiver<String>,
 }
 
 impl ControlPlaneProcess {
@@ -62,33 +72,11 @@ impl ControlPlaneProcess {
     /// accept each other's tokens ([`ControlPlaneProcess::token`] signs with that file's
     /// contents); see [`write_jwt_secret`].
     pub async fn start_with(env: &[(&str, &str)]) -> Self {
-        let data_dir = tempfile::tempdir().unwrap();
-        let explicit_secret = env
-            .iter()
-            .find(|(key, _)| *key == "ADP_JWT_HS256_SECRET_FILE")
-            .map(|(_, path)| PathBuf::from(path));
-        let (jwt_secret_file, jwt_secret) = match explicit_secret {
-            Some(path) => {
-                let secret = std::fs::read(&path).unwrap();
-                (path, secret)
-            }
-            None => {
-                let path = data_dir.path().join("jwt-secret");
-                (path.clone(), write_jwt_secret(&path))
-            }
-        };
-        let mut env: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        env.push((
-            "ADP_JWT_HS256_SECRET_FILE".into(),
-            jwt_secret_file.to_string_lossy().into_owned(),
-        ));
+        let (data_dir, jwt_secret_file, jwt_secret, env) = prepare(env);
         let (child, grpc_addr, http_addr, log) =
             spawn_control_plane(data_dir.path(), &env, "127.0.0.1:0", "127.0.0.1:0").await;
         ControlPlaneProcess {
-            child,
+            running: Running::Child(child),
             grpc_url: format!("http://{grpc_addr}"),
             http_url: format!("http://{http_addr}"),
             data_dir,
@@ -99,9 +87,79 @@ impl ControlPlaneProcess {
         }
     }
 
+    /// [`ControlPlaneProcess::start_with`], booted in the test's own runtime from the
+    /// same settings (as a map: the process environment is not read), so its readiness
+    /// is its bound listeners, not a log line. It has no log to read and cannot be
+    /// killed or restarted: tests of those use the real process.
+    pub async fn start_in_process(env: &[(&str, &str)]) -> Self {
+        let (data_dir, jwt_secret_file, jwt_secret, env) = prepare(env);
+        let mut settings: std::collections::BTreeMap<String, String> = base_env(data_dir.path())
+            .into_iter()
+            .chain(env.iter().cloned())
+            .collect();
+        settings.insert("ADP_GRPC_ADDR".into(), "127.0.0.1:0".into());
+        settings.insert("ADP_HTTP_ADDR".into(), "127.0.0.1:0".into());
+        let flags = adp_control_plane::config::Flags::default();
+        let settings = adp_control_plane::config::Settings::resolve(&flags, settings).unwrap();
+        let cp = adp_control_plane::ControlPlane::start(settings)
+            .await
+            .unwrap();
+        let (_, log) = tokio::sync::mpsc::unbounded_channel();
+        ControlPlaneProcess {
+            grpc_url: format!("http://{}", cp.grpc_addr),
+            http_url: format!("http://{}", cp.http_addr),
+            running: Running::InProcess(Some(cp)),
+            data_dir,
+            jwt_secret_file,
+            jwt_secret,
+            env,
+            log,
+        }
+    }
+
+    fn child(&mut self) -> &mut Child {
+        match &mut self.running {
+            Running::Child(child) => child,
+            Running::InProcess(_) => {
+                panic!("an in-process control plane has no process: use ControlPlaneProcess::start")
+            }
+        }
+    }
+}
+
+/// A fresh data directory, the JWT secret (the caller's or a generated one) and the
+/// environment a control plane gets on top of [`base_env`].
+fn prepare(env: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf, Vec<u8>, Vec<(String, String)>) {
+    let data_dir = tempfile::tempdir().unwrap();
+    let explicit_secret = env
+        .iter()
+        .find(|(key, _)| *key == "ADP_JWT_HS256_SECRET_FILE")
+        .map(|(_, path)| PathBuf::from(path));
+    let (jwt_secret_file, jwt_secret) = match explicit_secret {
+        Some(path) => {
+            let secret = std::fs::read(&path).unwrap();
+            (path, secret)
+        }
+        None => {
+            let path = data_dir.path().join("jwt-secret");
+            (path.clone(), write_jwt_secret(&path))
+        }
+    };
+    let mut env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    env.push((
+        "ADP_JWT_HS256_SECRET_FILE".into(),
+        jwt_secret_file.to_string_lossy().into_owned(),
+    ));
+    (data_dir, jwt_secret_file, jwt_secret, env)
+}
+
+impl ControlPlaneProcess {
     /// Kills the process (SIGKILL: no graceful anything) and keeps its data directory.
     pub async fn kill(&mut self) {
-        let _ = self.child.kill().await;
+        let _ = self.child().kill().await;
     }
 
     /// Starts the process again on the same addresses and data directory.
@@ -110,7 +168,7 @@ impl ControlPlaneProcess {
         let http = self.http_url.trim_start_matches("http://").to_owned();
         let (child, _, _, log) =
             spawn_control_plane(self.data_dir.path(), &self.env, &grpc, &http).await;
-        self.child = child;
+        *self.child() = child;
         self.log = log;
     }
 
@@ -170,6 +228,9 @@ impl ControlPlaneProcess {
 
     /// Everything the process has logged so far.
     pub fn drain_log(&mut self) -> Vec<String> {
+        // an in-process control plane logs nowhere a test can read: saying "no lines"
+        // would make every "nothing secret in the log" check pass vacuously
+        self.child();
         let mut lines = Vec::new();
         while let Ok(line) = self.log.try_recv() {
             lines.push(line);
@@ -180,13 +241,13 @@ impl ControlPlaneProcess {
     /// SIGTERM and wait for the exit, keeping the data directory for a
     /// [`ControlPlaneProcess::restart`].
     pub async fn terminate(&mut self) -> std::process::ExitStatus {
-        if let Some(pid) = self.child.id() {
+        if let Some(pid) = self.child().id() {
             let _ = std::process::Command::new("kill")
                 .arg("-TERM")
                 .arg(pid.to_string())
                 .status();
         }
-        tokio::time::timeout(Duration::from_secs(60), self.child.wait())
+        tokio::time::timeout(Duration::from_secs(60), self.child().wait())
             .await
             .expect("exit within 60 s")
             .unwrap()
@@ -194,13 +255,19 @@ impl ControlPlaneProcess {
 
     /// SIGTERM, then wait for a clean exit.
     pub async fn stop(mut self) -> std::process::ExitStatus {
-        if let Some(pid) = self.child.id() {
+        if let Running::InProcess(cp) = &mut self.running {
+            if let Some(cp) = cp.take() {
+                cp.shutdown().await;
+            }
+            return std::os::unix::process::ExitStatusExt::from_raw(0);
+        }
+        if let Some(pid) = self.child().id() {
             let _ = std::process::Command::new("kill")
                 .arg("-TERM")
                 .arg(pid.to_string())
                 .status();
         }
-        tokio::time::timeout(Duration::from_secs(15), self.child.wait())
+        tokio::time::timeout(Duration::from_secs(15), self.child().wait())
             .await
             .expect("exit within 15 s")
             .unwrap()
@@ -216,6 +283,18 @@ type Spawned = (
     tokio::sync::mpsc::UnboundedReceiver<String>,
 );
 
+/// The settings every test control plane starts with, whichever way it runs.
+fn base_env(data_dir: &std::path::Path) -> Vec<(String, String)> {
+    vec![
+        ("ADP_LOG_FORMAT".into(), "json".into()),
+        (
+            "ADP_DATA_DIR".into(),
+            data_dir.to_string_lossy().into_owned(),
+        ),
+        ("ADP_JWT_ISSUER".into(), ISSUER.into()),
+    ]
+}
+
 /// Starts the binary and waits for its "control plane serving" log line.
 async fn spawn_control_plane(
     data_dir: &std::path::Path,
@@ -228,11 +307,9 @@ async fn spawn_control_plane(
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("RUST_LOG", "info,sqlx=warn")
-        .env("ADP_LOG_FORMAT", "json")
-        .env("ADP_DATA_DIR", data_dir)
+        .envs(base_env(data_dir))
         .env("ADP_GRPC_ADDR", grpc_addr)
         .env("ADP_HTTP_ADDR", http_addr)
-        .env("ADP_JWT_ISSUER", ISSUER)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true);

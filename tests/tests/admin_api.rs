@@ -112,7 +112,7 @@ async fn postgres_replicas_share_one_database() {
 /// The redirect URI admins register must name the port the HTTP listener really got.
 #[tokio::test]
 async fn callback_url_names_the_bound_port() {
-    let cp = ControlPlaneProcess::start().await;
+    let cp = ControlPlaneProcess::start_in_process(&[]).await;
     let api = Api::admin(&cp).await;
     let request = adp_e2e::authed(
         adp_api::v1::ListOAuthProvidersRequest::default(),
@@ -126,7 +126,7 @@ async fn callback_url_names_the_bound_port() {
 #[tokio::test]
 async fn reflection_lists_every_service() {
     use tokio_stream::StreamExt;
-    let cp = ControlPlaneProcess::start().await;
+    let cp = ControlPlaneProcess::start_in_process(&[]).await;
     let expected = [
         "adp.v1.OAuthProviderService",
         "adp.v1.MCPServerService",
@@ -188,7 +188,7 @@ async fn reflection_lists_every_service() {
 async fn health_over_grpc_and_http() {
     use tonic_health::pb::health_check_response::ServingStatus;
     use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
-    let cp = ControlPlaneProcess::start().await;
+    let cp = ControlPlaneProcess::start_in_process(&[]).await;
     let mut health = HealthClient::new(cp.channel().await);
     for service in ["", "adp.v1.MCPServerService", "adp.v1.OAuthProviderService"] {
         let response = health

@@ -157,7 +157,7 @@ async fn snapshot_deltas_and_resume(cp: &ControlPlaneProcess) {
 
 #[tokio::test]
 async fn sqlite_snapshot_deltas_and_resume() {
-    let cp = ControlPlaneProcess::start().await;
+    let cp = ControlPlaneProcess::start_in_process(&[]).await;
     snapshot_deltas_and_resume(&cp).await;
 }
 
@@ -168,13 +168,13 @@ async fn sqlite_snapshot_deltas_and_resume() {
 )]
 async fn postgres_snapshot_deltas_and_resume() {
     let url = adp_e2e::pg::fresh_database().await;
-    let cp = ControlPlaneProcess::start_with(&[("ADP_DATABASE_URL", &url)]).await;
+    let cp = ControlPlaneProcess::start_in_process(&[("ADP_DATABASE_URL", &url)]).await;
     snapshot_deltas_and_resume(&cp).await;
 }
 
 #[tokio::test]
 async fn only_proxies_may_watch() {
-    let cp = ControlPlaneProcess::start().await;
+    let cp = ControlPlaneProcess::start_in_process(&[]).await;
     let user = cp.token("alice", &["mcpserver_list"]);
     let refused = watch(&cp, &user, 0).await.unwrap_err();
     assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{refused:?}");
@@ -197,7 +197,7 @@ async fn only_proxies_may_watch() {
 /// once it reads again it is brought current (by a snapshot if it fell too far behind).
 #[tokio::test]
 async fn a_stalled_subscriber_does_not_hold_back_the_others() {
-    let cp = ControlPlaneProcess::start().await;
+    let cp = ControlPlaneProcess::start_in_process(&[]).await;
     let api = Api::admin(&cp).await;
     let proxy = cp.token("proxy", &["proxy"]);
     let mut stalled = watch(&cp, &proxy, 0).await.unwrap();
@@ -248,8 +248,8 @@ async fn postgres_replicas_propagate_changes_to_each_others_subscribers() {
         ("ADP_DATABASE_URL", url.as_str()),
         ("ADP_JWT_HS256_SECRET_FILE", secret.to_str().unwrap()),
     ];
-    let a = ControlPlaneProcess::start_with(&env).await;
-    let b = ControlPlaneProcess::start_with(&env).await;
+    let a = ControlPlaneProcess::start_in_process(&env).await;
+    let b = ControlPlaneProcess::start_in_process(&env).await;
     let proxy = a.token("proxy", &["proxy"]);
     let mut on_a = watch(&a, &proxy, 0).await.unwrap();
     let mut on_b = watch(&b, &proxy, 0).await.unwrap();
