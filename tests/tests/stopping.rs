@@ -71,7 +71,8 @@ async fn stops_reach_the_proxy(replicas: usize, shared_env: &[(&str, &str)]) {
     };
     let world = World::start_replicas(options, replicas, shared_env).await;
     // the proxy follows the last replica; every admin or user write goes to the first
-    let proxy = ProxyProcess::start(&world.cps[replicas - 1], Some(&ca.ca_pem)).await;
+    let proxy =
+        ProxyProcess::start_in_process(&world.cps[replicas - 1], Some(&ca.ca_pem), &[]).await;
     for user in ["alice", "bob", "carol"] {
         world.consent(&world.browser(), user).await;
     }
