@@ -42,15 +42,15 @@ pub async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let env = adp_settings::process_env;
     match cli.command {
-        None => serve(Settings::resolve(&cli.flags, env())?).await,
-        Some(Command::Serve(flags)) => serve(Settings::resolve(&flags, env())?).await,
+        None => serve(Settings::resolve(&cli.flags, env()?)?).await,
+        Some(Command::Serve(flags)) => serve(Settings::resolve(&flags, env()?)?).await,
         Some(Command::Vault(VaultCommand::Rotate(flags))) => {
-            let settings = Settings::resolve(&flags, env())?;
+            let settings = Settings::resolve(&flags, env()?)?;
             crate::telemetry::init(settings.log_format);
             crate::vault_cmd::rotate(&settings)
         }
         Some(Command::Vault(VaultCommand::Rewrap(flags))) => {
-            let settings = Settings::resolve(&flags, env())?;
+            let settings = Settings::resolve(&flags, env()?)?;
             crate::telemetry::init(settings.log_format);
             let report = crate::vault_cmd::rewrap(&settings).await?;
             println!(
@@ -60,7 +60,7 @@ pub async fn run() -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Migrate(flags)) => {
-            let settings = Settings::resolve(&flags, env())?;
+            let settings = Settings::resolve(&flags, env()?)?;
             crate::telemetry::init(settings.log_format);
             if settings.database_url.starts_with("sqlite:") {
                 std::fs::create_dir_all(&settings.data_dir)?;

@@ -2,7 +2,7 @@
 //! authentication, and the HTTP listener.
 //!
 //! ```ignore
-//! let settings = adp_control_plane::config::Settings::resolve(&flags, adp_settings::process_env())?;
+//! let settings = adp_control_plane::config::Settings::resolve(&flags, adp_settings::process_env()?)?;
 //! adp_control_plane::ControlPlane::start(settings).await?.run_until_signal().await?;
 //! ```
 #![forbid(unsafe_code)]

@@ -10,6 +10,7 @@
 /// control plane, beside the end-user's `authorization`.
 pub const PROXY_AUTHORIZATION: &str = "x-adp-proxy-authorization";
 
-/// The id of one request, taken from the caller when sent (else made up) and logged
-/// in the request's span by both programs.
+/// The id of one request, taken from the caller when sent and logged in the request's
+/// span by both programs (the control plane makes one up when absent; the proxy logs
+/// `-`, and ignores one longer than 128 characters or outside `[A-Za-z0-9._:-]`).
 pub const REQUEST_ID: &str = "x-request-id";

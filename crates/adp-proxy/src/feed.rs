@@ -15,8 +15,9 @@ use crate::routes::RoutingTable;
 
 /// The control plane sends a heartbeat every 5 s; three missed means the stream is dead.
 const SILENCE_LIMIT: Duration = Duration::from_secs(15);
-/// Reconnecting to the control plane: 100–200 ms after the first failure, up to 5 s.
-const RECONNECT: Backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
+/// Reconnecting to the control plane: 100–200 ms after the first failure, then 5–10 s
+/// at most (a fleet of proxies must not hammer a control plane that is coming back).
+const RECONNECT: Backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FeedStatus {

@@ -7,7 +7,7 @@
 //! other module is the crate's own.
 //!
 //! ```ignore
-//! let settings = adp_proxy::settings::Settings::resolve(&flags, adp_settings::process_env())?;
+//! let settings = adp_proxy::settings::Settings::resolve(&flags, adp_settings::process_env()?)?;
 //! adp_proxy::app::Proxy::start(settings).await?.run_until_signal().await?;
 //! ```
 #![forbid(unsafe_code)]

@@ -7,13 +7,14 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let settings = match Settings::resolve(&cli.flags, adp_settings::process_env()) {
-        Ok(settings) => settings,
-        Err(error) => {
-            eprintln!("adp-proxy: {error}");
-            return std::process::ExitCode::from(2);
-        }
-    };
+    let settings =
+        match adp_settings::process_env().and_then(|env| Settings::resolve(&cli.flags, env)) {
+            Ok(settings) => settings,
+            Err(error) => {
+                eprintln!("adp-proxy: {error}");
+                return std::process::ExitCode::from(2);
+            }
+        };
     init_logging(settings.log_format);
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     runtime.enable_all();

@@ -83,14 +83,15 @@ pub async fn dispatch(
     route(state, router, request).instrument(span).await
 }
 
-/// The span a request runs in: its id (`x-request-id`, `-` when the client sent none),
-/// then the server and the caller's subject once `Shared::admit` knows them. Never a
-/// token.
+/// The span a request runs in: its id (`x-request-id` when it is a plausible id, `-`
+/// otherwise), then the server and the caller's subject once `Shared::admit` knows
+/// them. Never a token.
 pub fn request_span<B>(request: &http::Request<B>) -> tracing::Span {
     let request_id = request
         .headers()
         .get(adp_core::metadata::REQUEST_ID)
         .and_then(|v| v.to_str().ok())
+        .filter(|id| plausible_request_id(id))
         .unwrap_or("-");
     tracing::info_span!(
         "request",
@@ -98,6 +99,16 @@ pub fn request_span<B>(request: &http::Request<B>) -> tracing::Span {
         server = tracing::field::Empty,
         subject = tracing::field::Empty,
     )
+}
+
+/// A client's request id is logged with every line of its request: at most 128
+/// characters of `[A-Za-z0-9._:-]`, so it can neither bloat the logs nor forge fields.
+fn plausible_request_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
 }
 
 async fn route(
@@ -444,4 +455,18 @@ async fn bodiless(
     );
     from_upstream(state, &mut response, caller, &view)?;
     Ok(response.map(Body::new))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_plausible_request_id_is_logged() {
+        assert!(plausible_request_id("req-7f3a_01:2.b"));
+        assert!(!plausible_request_id(""));
+        assert!(!plausible_request_id(&"a".repeat(129)));
+        assert!(!plausible_request_id("id\" subject=\"admin"));
+        assert!(!plausible_request_id("id with spaces"));
+    }
 }

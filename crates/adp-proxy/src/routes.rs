@@ -41,10 +41,11 @@ impl Route {
             Ok(target) => Some(target),
             // empty: the server's source has no endpoint in this deployment
             Err(_) if config.upstream_url.is_empty() => None,
-            Err(error) => {
+            Err(_) => {
+                // not the URL itself: it may carry a key in its query
                 tracing::warn!(
                     server = %server.name,
-                    %error,
+                    upstream = %url_origin(&config.upstream_url),
                     "upstream URL from the config feed is unusable; calls to this server get 502"
                 );
                 None
@@ -82,6 +83,15 @@ impl Route {
     }
 }
 
+/// What a log may say of an upstream URL: its scheme and host, never its path, query
+/// or credentials.
+fn url_origin(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(url) => format!("{}://{}", url.scheme(), url.host_str().unwrap_or("")),
+        Err(_) => "(not a URL)".to_owned(),
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct RoutingTable {
     pub revision: i64,
@@ -114,9 +124,18 @@ impl RoutingTable {
                     next.servers.remove(name);
                 }
                 for config in &delta.upserted_servers {
-                    if let Some(route) = Route::routable(config) {
-                        next.servers
-                            .insert(route.server.name.clone(), Arc::new(route));
+                    match Route::routable(config) {
+                        Some(route) => {
+                            next.servers
+                                .insert(route.server.name.clone(), Arc::new(route));
+                        }
+                        // fail closed: an update this proxy cannot read (it may disable
+                        // the server) must not leave the old route serving
+                        None => {
+                            if let Some(server) = &config.server {
+                                next.servers.remove(&server.name);
+                            }
+                        }
                     }
                 }
                 for name in &delta.removed_providers {
@@ -209,5 +228,31 @@ mod tests {
         assert_eq!(table.revision, 3);
         assert_eq!(table.servers.len(), 1);
         assert!(table.servers.contains_key("tools"));
+
+        // an update of "tools" this proxy cannot read takes it out of service rather
+        // than leaving the old route serving (the update may disable it)
+        let unreadable = pb::McpServer {
+            source: None,
+            ..good("tools")
+        };
+        let delta = pb::ConfigEvent {
+            revision: 4,
+            kind: Some(Kind::Delta(pb::ConfigDelta {
+                upserted_servers: vec![server_config(Some(unreadable))],
+                ..Default::default()
+            })),
+        };
+        let table = table.apply(&delta);
+        assert_eq!(table.revision, 4);
+        assert!(!table.servers.contains_key("tools"));
+    }
+
+    #[test]
+    fn a_logged_upstream_url_shows_only_scheme_and_host() {
+        assert_eq!(
+            url_origin("https://user:pw@mcp.example.com:8443/mcp?api_key=s3cret"),
+            "https://mcp.example.com"
+        );
+        assert_eq!(url_origin("not a url ?api_key=s3cret"), "(not a URL)");
     }
 }

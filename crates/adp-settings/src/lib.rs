@@ -29,11 +29,24 @@ mod tests;
 /// Environment variables by name.
 pub type Env = BTreeMap<String, String>;
 
-/// The process environment, for `main`; variables that are not UTF-8 are left out.
-pub fn process_env() -> Env {
-    std::env::vars_os()
-        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
-        .collect()
+/// The process environment, for `main`. An `ADP_` variable that is not UTF-8 is an
+/// error naming it (left out, it would silently do nothing); other such variables are
+/// not ours and are left out.
+pub fn process_env() -> Result<Env, Error> {
+    let mut env = Env::new();
+    for (name, value) in std::env::vars_os() {
+        let Ok(name) = name.into_string() else {
+            continue;
+        };
+        match value.into_string() {
+            Ok(value) => {
+                env.insert(name, value);
+            }
+            Err(_) if name.starts_with("ADP_") => return Err(Error::NotUtf8(name)),
+            Err(_) => {}
+        }
+    }
+    Ok(env)
 }
 
 /// What a setting is when no layer sets it.
@@ -248,6 +261,8 @@ pub enum Error {
         flag: String,
         help: &'static str,
     },
+    #[error("environment variable {0} is not UTF-8")]
+    NotUtf8(String),
     #[error("set only one of {one} and {other}")]
     Conflict {
         one: &'static str,
@@ -364,23 +379,55 @@ fn read_file(path: &Path, known: &[Group]) -> Result<BTreeMap<String, String>, E
         path: path.into(),
         message,
     };
-    let map: BTreeMap<String, serde_norway::Value> =
-        serde_norway::from_str(&text).map_err(|e| parse_error(e.to_string()))?;
+    // A mistaken --config may name a secret file: no message below quotes its text,
+    // only where the problem is (the parser's own messages can quote the input).
+    let document: serde_norway::Value = serde_norway::from_str(&text).map_err(|e| {
+        parse_error(match e.location() {
+            Some(at) => format!(
+                "not valid YAML (line {}, column {})",
+                at.line(),
+                at.column()
+            ),
+            None => "not valid YAML".into(),
+        })
+    })?;
+    let serde_norway::Value::Mapping(map) = document else {
+        return Err(parse_error("not a YAML map of settings".into()));
+    };
     let mut values = BTreeMap::new();
     for (key, value) in map {
-        if !declared(known).any(|d| d.key == key) {
+        let Some(info) = key
+            .as_str()
+            .and_then(|key| declared(known).find(|d| d.key == key))
+        else {
             return Err(Error::UnknownKey {
                 path: path.into(),
-                key,
+                key: shown_key(&key),
             });
-        }
+        };
         if let Some(text) =
-            value::yaml_text(&value).map_err(|m| parse_error(format!("{key}: {m}")))?
+            value::yaml_text(info, &value).map_err(|m| parse_error(format!("{}: {m}", info.key)))?
         {
-            values.insert(key, text);
+            values.insert(info.key.to_owned(), text);
         }
     }
     Ok(values)
+}
+
+/// An unknown key as an error shows it: a setting-like name as it is, anything else
+/// (which may be a secret file's text) not at all.
+fn shown_key(key: &serde_norway::Value) -> String {
+    match key.as_str() {
+        Some(name)
+            if name.len() <= 64
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') =>
+        {
+            name.to_owned()
+        }
+        _ => "(not a setting name)".to_owned(),
+    }
 }
 
 /// A program's list of settings, for [`Flags`].
@@ -508,8 +555,12 @@ fn flag(info: &Info) -> clap::Arg {
         arg = arg.help_heading(heading);
     }
     if info.switch {
-        // `--insecure-development` alone means true
-        arg = arg.num_args(0..=1).default_missing_value("true");
+        // `--insecure-development` alone means true; a value needs `=`, so a bare
+        // switch never swallows the word after it (a subcommand)
+        arg = arg
+            .num_args(0..=1)
+            .require_equals(true)
+            .default_missing_value("true");
     }
     if info.list {
         arg = arg.action(clap::ArgAction::Append);

@@ -259,3 +259,67 @@ fn shared_groups_resolve_to_their_documented_defaults() {
         assert_eq!(error, format!("{name}=\"0\": must be at least 1"));
     }
 }
+
+#[test]
+fn a_mistaken_config_file_is_never_quoted() {
+    // --config pointed at a secret file by mistake: the error says where, never what
+    for secret in [
+        "hunter2-super-secret-key-bytes\n",
+        // a key that is not setting-like (a secret with a colon in it) is not named;
+        // a lowercase_word key is, so a typo of a setting is easy to find
+        "S3cret-Key/x: with a colon\n",
+        "[\"unterminated s3cret\n",
+        "key: 'unterminated s3cret\n",
+    ] {
+        let (_dir, path) = file(secret);
+        let error = parse(&[])
+            .with_config(&path)
+            .layers(env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            !error.contains("hunter2") && !error.contains("s3cret"),
+            "{error}"
+        );
+        assert!(error.contains(&path.display().to_string()), "{error}");
+    }
+    // a list item of a secret setting is not echoed either
+    let (_dir, path) = file("origins: [\"https://a,hunter2\"]\n");
+    let error = parse(&[])
+        .with_config(&path)
+        .layers(env(&[]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("origins: list item 0 holds a comma") && !error.contains("hunter2"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_bare_switch_never_swallows_the_next_word() {
+    #[derive(Parser, Debug)]
+    struct WithSubcommand {
+        #[command(flatten)]
+        flags: Flags<Program>,
+        #[command(subcommand)]
+        command: Option<Sub>,
+    }
+    #[derive(clap::Subcommand, Debug)]
+    enum Sub {
+        Migrate,
+    }
+    let cli = WithSubcommand::try_parse_from(["program", "--insecure", "migrate"]).unwrap();
+    assert!(matches!(cli.command, Some(Sub::Migrate)));
+    assert!(
+        INSECURE
+            .value(&cli.flags.layers(env(&[])).unwrap())
+            .unwrap()
+    );
+    let cli = WithSubcommand::try_parse_from(["program", "--insecure=false"]).unwrap();
+    assert!(
+        !INSECURE
+            .value(&cli.flags.layers(env(&[])).unwrap())
+            .unwrap()
+    );
+}

@@ -46,29 +46,39 @@ impl Value for List {
     const LIST: bool = true;
 }
 
-/// A YAML value as the text its setting parses; `None` for null (unset).
-pub(crate) fn yaml_text(value: &serde_norway::Value) -> Result<Option<String>, String> {
+/// A YAML value as the text `info`'s setting parses; `None` for null (unset). Only a
+/// list setting takes a YAML list; no message quotes the value.
+pub(crate) fn yaml_text(
+    info: &crate::Info,
+    value: &serde_norway::Value,
+) -> Result<Option<String>, String> {
     use serde_norway::Value as Yaml;
     Ok(Some(match value {
         Yaml::Null => return Ok(None),
         Yaml::Bool(b) => b.to_string(),
         Yaml::Number(n) => n.to_string(),
         Yaml::String(s) => s.clone(),
-        Yaml::Sequence(items) => {
+        Yaml::Sequence(items) if info.list => {
             let mut texts = Vec::with_capacity(items.len());
-            for item in items {
-                match yaml_text(item)? {
-                    Some(text) if text.contains(',') => {
-                        return Err(format!("list item {text:?} holds a comma"));
+            for (index, item) in items.iter().enumerate() {
+                match item {
+                    Yaml::Sequence(_) | Yaml::Mapping(_) | Yaml::Tagged(_) => {
+                        return Err(format!("list item {index} is not a value"));
                     }
-                    Some(text) => texts.push(text),
-                    None => {}
+                    item => match yaml_text(info, item)? {
+                        Some(text) if text.contains(',') => {
+                            return Err(format!("list item {index} holds a comma"));
+                        }
+                        Some(text) => texts.push(text),
+                        None => {}
+                    },
                 }
             }
             texts.join(",")
         }
+        Yaml::Sequence(_) => return Err("expected one value, not a list".into()),
         Yaml::Mapping(_) | Yaml::Tagged(_) => {
-            return Err("expected a value or a list, not a map".into());
+            return Err("expected a value, not a map".into());
         }
     }))
 }

@@ -6,6 +6,7 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 use sea_orm_migration::MigratorTrait;
 
 use crate::StoreError;
+use crate::error::connect_error;
 use crate::migration::Migrator;
 use crate::repo::{
     ConfigLogRepo, ConnectionRepo, ConsentRepo, ProviderRepo, SecretRepo, ServerRepo, SessionRepo,
@@ -36,8 +37,12 @@ impl Store {
     /// Connects to `sqlite://path?mode=rwc` or `postgres://…`.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
         if url.starts_with("sqlite:") {
-            let reader = Database::connect(sqlite_options(url, 8)).await?;
-            let writer = Database::connect(sqlite_options(url, 1)).await?;
+            let reader = Database::connect(sqlite_options(url, 8))
+                .await
+                .map_err(|e| connect_error(url, e))?;
+            let writer = Database::connect(sqlite_options(url, 1))
+                .await
+                .map_err(|e| connect_error(url, e))?;
             Ok(Store {
                 reader,
                 writer,
@@ -52,7 +57,9 @@ impl Store {
                 .connect_timeout(Duration::from_secs(10))
                 .acquire_timeout(Duration::from_secs(10))
                 .sqlx_logging(false);
-            let pool = Database::connect(options).await?;
+            let pool = Database::connect(options)
+                .await
+                .map_err(|e| connect_error(url, e))?;
             Ok(Store {
                 reader: pool.clone(),
                 writer: pool,

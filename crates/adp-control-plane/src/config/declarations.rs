@@ -40,7 +40,17 @@ pub const DATABASE_URL: Setting<String> = Setting::new(
 )
 .derived("sqlite://<data_dir>/adp.db?mode=rwc")
 // a postgres:// URL may carry a password
-.secret();
+.secret()
+.rule(|url| {
+    if ["sqlite:", "postgres://", "postgresql://"]
+        .iter()
+        .any(|scheme| url.starts_with(scheme))
+    {
+        Ok(())
+    } else {
+        Err("use sqlite:… or postgres://…".into())
+    }
+});
 pub const VAULT_KEY_FILE: Setting<PathBuf> = Setting::new(
     "vault_key_file",
     "ADP_VAULT_KEY_FILE",

@@ -246,6 +246,15 @@ fn a_database_password_never_reaches_debug_or_errors() {
     assert!(!format!("{settings:?}").contains("s3cret"));
     let flags = Flags::default().with("database_url", url);
     assert!(!format!("{flags:?}").contains("s3cret"));
+    // a mistyped scheme is refused before any driver can quote the URL
+    let typo = "postgress://adp:s3cret-db-password@db.internal/adp";
+    let error = Settings::resolve(&Flags::default(), env(&[("ADP_DATABASE_URL", typo)]))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        error,
+        "ADP_DATABASE_URL=<redacted>: use sqlite:… or postgres://…"
+    );
 }
 
 #[test]
