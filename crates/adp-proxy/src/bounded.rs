@@ -1,70 +1,61 @@
-//! A map with a hard size limit, oldest insertions evicted first. Every cache the proxy
-//! keeps per user (credentials, verified callers, used request states) is one of these,
-//! so a flood of users costs bounded memory. MCP sessions are not kept at all (see
+//! A set with a hard size limit, oldest insertions evicted first: the spent
+//! `requestState` nonces. Not a cache crate's frequency-aware eviction: a spent nonce is
+//! never read again unless it is replayed, so such a cache would evict it among the
+//! first (S3-FIFO's probation queue is a tenth of the capacity), and a replay must be
+//! refused for as long as the capacity allows. The per-user caches (credentials,
+//! verified callers) are `quick_cache`s. MCP sessions are not kept at all (see
 //! `session_ids`), so eviction can never hand one to somebody else.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::hash::Hash;
 use std::sync::Mutex;
 
 #[derive(Debug)]
-pub struct BoundedMap<K, V> {
+pub struct BoundedSet<K> {
     capacity: usize,
-    inner: Mutex<Inner<K, V>>,
+    inner: Mutex<Inner<K>>,
 }
 
 #[derive(Debug)]
-struct Inner<K, V> {
-    values: HashMap<K, V>,
-    /// Insertion order, one entry per key held.
+struct Inner<K> {
+    members: HashSet<K>,
+    /// Insertion order, one entry per member.
     order: VecDeque<K>,
 }
 
-impl<K: Eq + Hash + Clone, V: Clone> BoundedMap<K, V> {
+impl<K: Eq + Hash + Clone> BoundedSet<K> {
     pub fn new(capacity: usize) -> Self {
-        BoundedMap {
+        BoundedSet {
             capacity: capacity.max(1),
             inner: Mutex::new(Inner {
-                values: HashMap::new(),
+                members: HashSet::new(),
                 order: VecDeque::new(),
             }),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner<K, V>> {
-        // a panic while holding the lock leaves a usable map: recover it
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner<K>> {
+        // a panic while holding the lock leaves a usable set: recover it
         self.inner
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    pub fn get<Q>(&self, key: &Q) -> Option<V>
-    where
-        K: std::borrow::Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        self.lock().values.get(key).cloned()
-    }
-
-    pub fn insert(&self, key: K, value: V) {
+    /// Adds `key` unless present, evicting the oldest beyond capacity; false when it
+    /// was already there. One lock for the check and the insert: two requests replaying
+    /// one nonce at once get one `true`.
+    pub fn insert_new(&self, key: K) -> bool {
         let mut inner = self.lock();
-        if inner.values.insert(key.clone(), value).is_none() {
-            inner.order.push_back(key);
+        if !inner.members.insert(key.clone()) {
+            return false;
         }
-        while inner.values.len() > self.capacity {
+        inner.order.push_back(key);
+        while inner.members.len() > self.capacity {
             let Some(oldest) = inner.order.pop_front() else {
                 break;
             };
-            inner.values.remove(&oldest);
+            inner.members.remove(&oldest);
         }
-    }
-
-    /// Inserts only if absent; false when the key was already there.
-    pub fn insert_new(&self, key: K, value: V) -> bool {
-        if self.lock().values.contains_key(&key) {
-            return false;
-        }
-        self.insert(key, value);
         true
     }
 }
@@ -75,32 +66,47 @@ mod tests {
 
     #[test]
     fn evicts_the_oldest_beyond_capacity() {
-        let map = BoundedMap::new(2);
-        map.insert("a", 1);
-        map.insert("b", 2);
-        map.insert("a", 10);
-        map.insert("c", 3);
-        assert_eq!(map.lock().values.len(), 2);
-        assert_eq!(map.get(&"a"), None);
-        assert_eq!(map.get(&"b"), Some(2));
-        assert_eq!(map.get(&"c"), Some(3));
+        let set = BoundedSet::new(2);
+        assert!(set.insert_new("a"));
+        assert!(set.insert_new("b"));
+        assert!(!set.insert_new("a"));
+        assert!(set.insert_new("c"));
+        assert_eq!(set.lock().members.len(), 2);
+        // "a" was the oldest: it went, "b" and "c" stay
+        assert!(!set.insert_new("b"));
+        assert!(!set.insert_new("c"));
+        assert!(set.insert_new("a"));
     }
 
     #[test]
     fn churn_keeps_memory_bounded() {
-        let map = BoundedMap::new(10);
+        let set = BoundedSet::new(10);
         for i in 0..10_000 {
-            map.insert(i, i);
-            map.insert(i % 7, i);
+            set.insert_new(i);
+            set.insert_new(i % 7);
         }
-        assert!(map.lock().values.len() <= 10);
-        assert!(map.lock().order.len() <= 10);
+        assert!(set.lock().members.len() <= 10);
+        assert!(set.lock().order.len() <= 10);
     }
 
     #[test]
-    fn insert_new_refuses_a_second_use() {
-        let map = BoundedMap::new(4);
-        assert!(map.insert_new("nonce", ()));
-        assert!(!map.insert_new("nonce", ()));
+    fn a_nonce_replayed_by_many_threads_at_once_is_accepted_once() {
+        for round in 0..200 {
+            let set = std::sync::Arc::new(BoundedSet::new(1024));
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
+            let accepted: usize = (0..8)
+                .map(|_| {
+                    let (set, barrier) = (set.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        usize::from(set.insert_new(round))
+                    })
+                })
+                .collect::<Vec<_>>()
+                .into_iter()
+                .map(|t| t.join().unwrap_or(0))
+                .sum();
+            assert_eq!(accepted, 1, "round {round}");
+        }
     }
 }

@@ -13,8 +13,6 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
-use crate::bounded::BoundedMap;
-
 /// A verified token is trusted again for at most this long, so a key removed from the
 /// JWKS stops working within it.
 const MAX_REUSE: Duration = Duration::from_secs(300);
@@ -31,7 +29,7 @@ pub enum Audience<'a> {
 pub struct Callers {
     verifier: Verifier,
     /// Keyed by a digest of (audience, token): never the raw token.
-    verified: BoundedMap<[u8; 32], (Arc<Identity>, SystemTime)>,
+    verified: quick_cache::sync::Cache<[u8; 32], (Arc<Identity>, SystemTime)>,
 }
 
 /// The verifier (its keys redacted), not who was verified.
@@ -47,7 +45,7 @@ impl Callers {
     pub fn new(verifier: Verifier, capacity: usize) -> Self {
         Callers {
             verifier,
-            verified: BoundedMap::new(capacity),
+            verified: quick_cache::sync::Cache::new(capacity.max(1)),
         }
     }
 

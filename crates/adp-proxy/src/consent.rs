@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::bounded::BoundedMap;
+use crate::bounded::BoundedSet;
 use crate::control_plane_client::ConsentRequired;
 use crate::errors::json_rpc_error;
 use crate::keys::Subkey;
@@ -49,7 +49,7 @@ pub struct Reply {
 /// process: spent states are remembered locally, not across replicas.
 pub struct RequestStates {
     key: Subkey,
-    used: BoundedMap<[u8; 16], ()>,
+    used: BoundedSet<[u8; 16]>,
 }
 
 /// Never the key (nor the spent nonces).
@@ -86,7 +86,7 @@ impl RequestStates {
     pub fn new(key: Subkey, capacity: usize) -> Self {
         RequestStates {
             key,
-            used: BoundedMap::new(capacity),
+            used: BoundedSet::new(capacity),
         }
     }
 
@@ -150,7 +150,7 @@ impl RequestStates {
             return Err(BadRequestState);
         }
         nonce.copy_from_slice(&raw);
-        if self.used.insert_new(nonce, ()) {
+        if self.used.insert_new(nonce) {
             Ok(())
         } else {
             Err(BadRequestState)

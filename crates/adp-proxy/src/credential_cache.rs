@@ -11,7 +11,6 @@ use adp_core::identity::Identity;
 
 use secrecy::SecretString;
 
-use crate::bounded::BoundedMap;
 use crate::control_plane_client::{ControlPlaneClient, Credential, CredentialError};
 use crate::routes::Route;
 
@@ -118,7 +117,7 @@ struct Entry {
 
 pub struct CredentialCache {
     control_plane: ControlPlaneClient,
-    entries: BoundedMap<CacheKey, Entry>,
+    entries: quick_cache::sync::Cache<CacheKey, Entry>,
     revocations: Arc<Revocations>,
     deadline: Duration,
 }
@@ -142,7 +141,7 @@ impl CredentialCache {
     ) -> Self {
         CredentialCache {
             control_plane,
-            entries: BoundedMap::new(capacity),
+            entries: quick_cache::sync::Cache::new(capacity.max(1)),
             revocations,
             deadline,
         }
