@@ -91,15 +91,22 @@ pub struct CredentialIssuer {
 /// them and they change rarely. Writes through this replica drop the entry at once;
 /// writes through another replica are seen within the TTL. Connections are never
 /// cached, so a revocation or expiry takes effect on the next call.
-#[derive(Debug)]
+/// Bounded by [`SPEC_CACHE_MAX`] with quick_cache's eviction (it used to clear every
+/// entry when full, so one burst of names emptied it for everyone).
 pub struct SpecCache<V> {
-    entries: std::sync::Mutex<HashMap<String, (V, std::time::Instant)>>,
+    entries: quick_cache::sync::Cache<String, (V, std::time::Instant)>,
 }
 
-impl<V> Default for SpecCache<V> {
+impl<V> std::fmt::Debug for SpecCache<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpecCache").finish_non_exhaustive()
+    }
+}
+
+impl<V: Clone> Default for SpecCache<V> {
     fn default() -> Self {
         SpecCache {
-            entries: std::sync::Mutex::new(HashMap::new()),
+            entries: quick_cache::sync::Cache::new(SPEC_CACHE_MAX),
         }
     }
 }
@@ -108,31 +115,18 @@ pub const SPEC_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1
 const SPEC_CACHE_MAX: usize = 10_000;
 
 impl<V: Clone> SpecCache<V> {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (V, std::time::Instant)>> {
-        self.entries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
     fn get(&self, name: &str) -> Option<V> {
-        let entries = self.lock();
-        let (spec, at) = entries.get(name)?;
-        (at.elapsed() < SPEC_CACHE_TTL).then(|| spec.clone())
+        let (spec, at) = self.entries.get(name)?;
+        (at.elapsed() < SPEC_CACHE_TTL).then_some(spec)
     }
 
     fn put(&self, name: &str, spec: V) {
-        let mut entries = self.lock();
-        if entries.len() >= SPEC_CACHE_MAX {
-            entries.retain(|_, (_, at)| at.elapsed() < SPEC_CACHE_TTL);
-            if entries.len() >= SPEC_CACHE_MAX {
-                entries.clear();
-            }
-        }
-        entries.insert(name.to_owned(), (spec, std::time::Instant::now()));
+        self.entries
+            .insert(name.to_owned(), (spec, std::time::Instant::now()));
     }
 
     fn forget(&self, name: &str) {
-        self.lock().remove(name);
+        self.entries.remove(name);
     }
 }
 
