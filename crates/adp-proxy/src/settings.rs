@@ -218,12 +218,7 @@ mod tests {
             .flags
     }
 
-    fn env(pairs: &[(&str, &str)]) -> Env {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
+    use adp_settings::env_of as env;
 
     fn resolve(list: &[&str]) -> Result<Settings, adp_settings::Error> {
         Settings::resolve(&flags(list), env(&[]))

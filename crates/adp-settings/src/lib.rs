@@ -29,6 +29,14 @@ mod tests;
 /// Environment variables by name.
 pub type Env = BTreeMap<String, String>;
 
+/// An environment from `(name, value)` pairs, for tests and embedders.
+pub fn env_of(pairs: &[(&str, &str)]) -> Env {
+    pairs
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+        .collect()
+}
+
 /// The process environment, for `main`. An `ADP_` variable that is not UTF-8 is an
 /// error naming it (left out, it would silently do nothing); other such variables are
 /// not ours and are left out.

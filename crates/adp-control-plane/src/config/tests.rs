@@ -2,12 +2,7 @@
 
 use super::*;
 
-fn env(pairs: &[(&str, &str)]) -> Env {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
-}
+use adp_settings::env_of as env;
 
 #[test]
 fn defaults_match_the_operating_contract() {
