@@ -4,7 +4,7 @@
 //! - (b) `adp-proxy`: `http://PROXY/mcp/{server}` with the caller's JWT, the user's upstream
 //!   token cached in the proxy and injected upstream — see [`start_proxy_leg`];
 //! - (c) `nginx`: the Debian nginx as a keep-alive reverse proxy that adds a static
-//!   `Authorization` header (config in [`nginx_config`]).
+//!   `Authorization` header (config in [`nginx::nginx_config`]).
 //!
 //! ```text
 //! tools/bench-proxy
@@ -36,15 +36,19 @@
 //! - `ADP_BENCH_STRICT=1` exits non-zero when a target is missed.
 #![allow(clippy::unwrap_used, missing_debug_implementations)]
 
-use std::any::Any;
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::Duration;
+#[path = "proxy/nginx.rs"]
+pub mod nginx;
+#[path = "proxy/oha.rs"]
+pub mod oha;
+#[path = "proxy/report.rs"]
+pub mod report;
 
-use tokio::process::{Child, Command};
+use std::any::Any;
+use std::path::{Path, PathBuf};
+
+use nginx::Nginx;
+use oha::{Load, Oha};
+use report::{Summary, print_ratios, print_table, shell_quote, summarize};
 
 /// The token nginx injects, and the one the direct leg sends itself.
 const UPSTREAM_TOKEN: &str = "static-benchmark-token";
@@ -90,180 +94,10 @@ fn load_average() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-fn running_as_root() -> bool {
-    use std::os::unix::fs::MetadataExt as _;
-    // /proc/self belongs to the effective user
-    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn wait_for_port(addr: SocketAddr, child: &mut Child, what: &str, log: Option<&Path>) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            return;
-        }
-        let log = || {
-            log.and_then(|p| std::fs::read_to_string(p).ok())
-                .unwrap_or_default()
-        };
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!(
-                "{what} exited with {status} before listening on {addr}\n{}",
-                log()
-            );
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what} is not listening on {addr} after 10 s\n{}",
-            log()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 // ───────────────────────────── upstream: mcp-echo ─────────────────────────────
 
 /// The `mcp-echo` upstream (target/<profile>/mcp-echo); killed on drop.
 pub use adp_e2e::bench::Echo;
-
-// ───────────────────────────── leg (c): nginx ─────────────────────────────
-
-/// nginx.conf for a keep-alive reverse proxy on `127.0.0.1:listen` that maps
-/// `/mcp/{server}` to the upstream's `/mcp` and sets a static `Authorization` header.
-/// Every path nginx writes (pid, error log, temp dirs) is under `dir`.
-pub fn nginx_config(dir: &Path, listen: u16, upstream: SocketAddr, workers: &str) -> String {
-    let d = dir.display();
-    let mut conf = String::new();
-    if running_as_root() {
-        // workers would otherwise drop to `nobody`, who cannot enter the 0700 temp dir
-        conf.push_str("user root root;\n");
-    }
-    write!(
-        conf,
-        r#"daemon off;
-master_process on;
-worker_processes {workers};
-pid {d}/nginx.pid;
-error_log {d}/error.log warn;
-
-events {{
-    worker_connections 4096;
-}}
-
-http {{
-    access_log off;
-    client_body_temp_path {d}/client_body;
-    proxy_temp_path {d}/proxy;
-    fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi;
-    scgi_temp_path {d}/scgi;
-    # nginx closes a client connection after 1000 requests by default; the other legs never do
-    keepalive_requests 1000000;
-    keepalive_timeout 75s;
-
-    upstream mcp_echo {{
-        server {upstream};
-        keepalive 64;
-        keepalive_requests 1000000;
-    }}
-
-    server {{
-        listen 127.0.0.1:{listen};
-
-        location /mcp/ {{
-            # /mcp/{{server_name}} → upstream /mcp
-            rewrite ^/mcp/[^/]+$ /mcp break;
-            proxy_pass http://mcp_echo;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Authorization "Bearer {UPSTREAM_TOKEN}";
-            # as an MCP proxy must, for SSE responses
-            proxy_buffering off;
-        }}
-    }}
-}}
-"#
-    )
-    .unwrap();
-    conf
-}
-
-/// nginx in the foreground (`daemon off`) with a config in its own temp dir; killed on drop.
-pub struct Nginx {
-    child: Child,
-    pub dir: tempfile::TempDir,
-    pub addr: SocketAddr,
-    pub version: String,
-}
-
-impl Nginx {
-    pub async fn start(nginx: &Path, upstream: SocketAddr) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let workers = std::env::var("ADP_BENCH_NGINX_WORKERS").unwrap_or_else(|_| "auto".into());
-        let conf = dir.path().join("nginx.conf");
-        std::fs::write(&conf, nginx_config(dir.path(), port, upstream, &workers)).unwrap();
-        let error_log = dir.path().join("error.log");
-        let version = std::process::Command::new(nginx)
-            .arg("-v")
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stderr).trim().to_owned())
-            .unwrap_or_default();
-        let mut child = Command::new(nginx)
-            .arg("-p")
-            .arg(dir.path())
-            .arg("-c")
-            .arg(&conf)
-            .arg("-e")
-            .arg(&error_log)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            // a last resort: SIGKILL reaches only the master, Drop asks it to quit first
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| panic!("{}: {e}", nginx.display()));
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        wait_for_port(addr, &mut child, "nginx", Some(&error_log)).await;
-        Nginx {
-            child,
-            dir,
-            addr,
-            version,
-        }
-    }
-
-    pub fn url(&self) -> String {
-        format!("http://{}/mcp/{SERVER_NAME}", self.addr)
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        // SIGTERM: the master stops its workers and exits; kill_on_drop's SIGKILL would
-        // leave the workers running
-        if let Some(pid) = self.child.id() {
-            let _ = std::process::Command::new("kill")
-                .arg("-TERM")
-                .arg(pid.to_string())
-                .status();
-            for _ in 0..100 {
-                if !matches!(self.child.try_wait(), Ok(None)) {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-    }
-}
 
 // ───────────────────────────── leg (b): adp-proxy ─────────────────────────────
 
@@ -306,172 +140,6 @@ async fn start_proxy_leg(echo: &Echo) -> Option<(Target, Guard)> {
     Some((target, Box::new((cp, proxy))))
 }
 
-// ───────────────────────────── oha ─────────────────────────────
-
-pub struct Oha {
-    pub path: PathBuf,
-    pub version: String,
-    pub threads: Option<String>,
-}
-
-impl Oha {
-    pub fn find() -> Self {
-        let path = std::env::var_os("ADP_BENCH_OHA")
-            .map(PathBuf::from)
-            // cargo runs benches in the package directory: a relative path is the workspace's
-            .map(|p| {
-                if p.is_relative() {
-                    workspace_root().join(p)
-                } else {
-                    p
-                }
-            })
-            .or_else(|| {
-                find_program(
-                    "oha",
-                    &[workspace_root().join("target/bench-tools/bin/oha")],
-                )
-            })
-            .filter(|p| p.is_file())
-            .expect("oha not found: run tools/bench-proxy, or set ADP_BENCH_OHA");
-        let version = std::process::Command::new(&path)
-            .arg("--version")
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-            .unwrap_or_default();
-        Oha {
-            path,
-            version,
-            threads: std::env::var("ADP_BENCH_OHA_THREADS").ok(),
-        }
-    }
-
-    /// The oha arguments for one run (without the URL).
-    pub fn args(&self, target: &Target, load: &Load, secs: u64) -> Vec<String> {
-        let mut args: Vec<String> = vec![
-            "--no-tui".into(),
-            "--output-format".into(),
-            "json".into(),
-            "-z".into(),
-            format!("{secs}s"),
-            // let in-flight requests finish instead of counting them as aborted
-            "-w".into(),
-            "-c".into(),
-            load.concurrency.to_string(),
-            "-m".into(),
-            "POST".into(),
-            "-H".into(),
-            "Content-Type: application/json".into(),
-            "-H".into(),
-            "Accept: application/json, text/event-stream".into(),
-            "-H".into(),
-            format!("MCP-Protocol-Version: {PROTOCOL_VERSION}"),
-            "-d".into(),
-            tool_call_body(),
-        ];
-        if let Some(token) = &target.bearer {
-            args.extend(["-H".into(), format!("Authorization: Bearer {token}")]);
-        }
-        if let Some(rate) = load.rate {
-            args.extend(["-q".into(), rate.to_string(), "--latency-correction".into()]);
-        }
-        if let Some(threads) = &self.threads {
-            args.extend(["--worker-threads".into(), threads.clone()]);
-        }
-        args
-    }
-
-    pub async fn run(&self, target: &Target, load: &Load, secs: u64) -> Measurement {
-        let output = Command::new(&self.path)
-            .args(self.args(target, load, secs))
-            .arg(&target.url)
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .output()
-            .await
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "oha against {} failed ({}): {}",
-            target.url,
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
-        Measurement::parse(&output.stdout)
-    }
-}
-
-/// How one run loads the target.
-#[derive(Clone)]
-pub struct Load {
-    pub phase: &'static str,
-    pub concurrency: usize,
-    /// requests/s for an open-loop run; `None`: as fast as the connections go
-    pub rate: Option<u64>,
-}
-
-/// What one oha run measured (latencies in milliseconds).
-#[derive(Clone, Debug, Default)]
-pub struct Measurement {
-    pub rps: f64,
-    pub p50_ms: f64,
-    pub p99_ms: f64,
-    pub success_rate: f64,
-    pub total: u64,
-    pub statuses: BTreeMap<String, u64>,
-    pub errors: BTreeMap<String, u64>,
-}
-
-impl Measurement {
-    /// oha 1.x `--output-format json`.
-    pub fn parse(json: &[u8]) -> Self {
-        let v: serde_json::Value = serde_json::from_slice(json).unwrap_or_else(|e| {
-            panic!(
-                "oha output is not JSON ({e}): {}",
-                String::from_utf8_lossy(json)
-            )
-        });
-        let f = |pointer: &str| {
-            v.pointer(pointer)
-                .and_then(|x| x.as_f64())
-                .unwrap_or(f64::NAN)
-        };
-        let counts = |key: &str| -> BTreeMap<String, u64> {
-            v[key]
-                .as_object()
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, n)| (k.clone(), n.as_u64().unwrap_or(0)))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let statuses = counts("statusCodeDistribution");
-        Measurement {
-            rps: f("/summary/requestsPerSec"),
-            p50_ms: f("/latencyPercentiles/p50") * 1e3,
-            p99_ms: f("/latencyPercentiles/p99") * 1e3,
-            success_rate: f("/summary/successRate"),
-            total: statuses.values().sum(),
-            statuses,
-            errors: counts("errorDistribution"),
-        }
-    }
-
-    /// Responses whose status is not 2xx.
-    pub fn non_2xx(&self) -> u64 {
-        self.statuses
-            .iter()
-            .filter(|(code, _)| !code.starts_with('2'))
-            .map(|(_, n)| n)
-            .sum()
-    }
-
-    pub fn failed(&self) -> u64 {
-        self.errors.values().sum()
-    }
-}
-
 /// One request through `target`, checked end to end, before anything is measured.
 async fn sanity_check(target: &Target) {
     let client = reqwest::Client::new();
@@ -496,137 +164,6 @@ async fn sanity_check(target: &Target) {
         target.label,
         target.url
     );
-}
-
-// ───────────────────────────── report ─────────────────────────────
-
-/// `arg` as a POSIX shell word, so the printed oha command can be pasted.
-fn shell_quote(arg: &str) -> String {
-    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./:=,@%+".contains(c);
-    if !arg.is_empty() && arg.chars().all(plain) {
-        arg.to_owned()
-    } else {
-        format!("'{}'", arg.replace('\'', r"'\''"))
-    }
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.retain(|v| !v.is_nan());
-    if values.is_empty() {
-        return f64::NAN;
-    }
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    if values.len() % 2 == 1 {
-        values[mid]
-    } else {
-        (values[mid - 1] + values[mid]) / 2.0
-    }
-}
-
-/// The medians over the rounds of one leg in one phase.
-struct Summary {
-    label: &'static str,
-    rps: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-    non_2xx: u64,
-    failed: u64,
-    rounds: Vec<f64>,
-}
-
-fn summarize(label: &'static str, runs: &[Measurement]) -> Summary {
-    Summary {
-        label,
-        rps: median(runs.iter().map(|m| m.rps).collect()),
-        p50_ms: median(runs.iter().map(|m| m.p50_ms).collect()),
-        p99_ms: median(runs.iter().map(|m| m.p99_ms).collect()),
-        non_2xx: runs.iter().map(Measurement::non_2xx).sum(),
-        failed: runs.iter().map(Measurement::failed).sum(),
-        rounds: runs.iter().map(|m| m.rps).collect(),
-    }
-}
-
-fn print_table(load: &Load, rows: &[Summary]) {
-    let how = match load.rate {
-        Some(rate) => format!("{rate} req/s offered, {} connections", load.concurrency),
-        None => format!("{} connections, closed loop", load.concurrency),
-    };
-    println!("\n{} — {how} (medians of rounds)", load.phase);
-    println!(
-        "{:<10} {:>10} {:>9} {:>9} {:>9} {:>8}  req/s per round",
-        "target", "req/s", "p50 ms", "p99 ms", "non-2xx", "errors"
-    );
-    for row in rows {
-        let rounds: Vec<String> = row.rounds.iter().map(|r| format!("{r:.0}")).collect();
-        println!(
-            "{:<10} {:>10.0} {:>9.3} {:>9.3} {:>9} {:>8}  {}",
-            row.label,
-            row.rps,
-            row.p50_ms,
-            row.p99_ms,
-            row.non_2xx,
-            row.failed,
-            rounds.join(" ")
-        );
-    }
-}
-
-/// Prints the ratios for one phase; returns the targets missed.
-fn print_ratios(load: &Load, rows: &[Summary]) -> Vec<String> {
-    let find = |label: &str| rows.iter().find(|r| r.label == label);
-    let (direct, proxy, nginx) = (find("direct"), find("adp-proxy"), find("nginx"));
-    let mut missed = Vec::new();
-    let mut check = |ok: bool, text: String| {
-        println!("  {} {text}", if ok { "PASS" } else { "FAIL" });
-        if !ok {
-            missed.push(format!("{}: {text}", load.phase));
-        }
-    };
-    if let (Some(a), Some(c)) = (direct, nginx) {
-        println!(
-            "  info nginx/direct throughput {:.2}, nginx p99 added {:+.3} ms",
-            c.rps / a.rps,
-            c.p99_ms - a.p99_ms
-        );
-    }
-    let Some(b) = proxy else {
-        println!("  (leg b, adp-proxy, not configured: see start_proxy_leg)");
-        return missed;
-    };
-    if let Some(a) = direct {
-        let added = b.p99_ms - a.p99_ms;
-        if load.rate.is_none() {
-            check(
-                b.rps / a.rps >= 0.7,
-                format!("adp-proxy/direct throughput {:.2} (≥ 0.70)", b.rps / a.rps),
-            );
-            println!("  info adp-proxy p99 added {added:+.3} ms (saturated: mostly queueing)");
-        } else {
-            check(
-                added <= 1.0,
-                format!("adp-proxy p99 added {added:+.3} ms (≤ 1 ms)"),
-            );
-        }
-    }
-    if let Some(c) = nginx
-        && load.rate.is_none()
-    {
-        check(
-            b.rps >= c.rps,
-            format!("adp-proxy/nginx throughput {:.2} (≥ 1.00)", b.rps / c.rps),
-        );
-    }
-    if b.non_2xx + b.failed > 0 {
-        check(
-            false,
-            format!(
-                "adp-proxy answered {} non-2xx, {} failed",
-                b.non_2xx, b.failed
-            ),
-        );
-    }
-    missed
 }
 
 // ───────────────────────────── main ─────────────────────────────
